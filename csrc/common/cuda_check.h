@@ -1,0 +1,39 @@
+// Host-side error helpers shared by every launcher.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <sstream>
+#include <string>
+
+#include "triageattention/types.h"
+
+namespace triageattention::detail {
+
+[[noreturn]] inline void throw_cuda_error(cudaError_t err, const char* what, const char* file,
+                                          int line) {
+  std::ostringstream msg;
+  msg << "TriageAttention: " << what << " failed: " << cudaGetErrorName(err) << " ("
+      << cudaGetErrorString(err) << ") at " << file << ":" << line;
+  throw CudaError(msg.str());
+}
+
+// Builds the std::invalid_argument message "<function>: <argument> <problem>".
+template <typename... Parts>
+[[noreturn]] void throw_invalid(const Parts&... parts) {
+  std::ostringstream msg;
+  (msg << ... << parts);
+  throw std::invalid_argument(msg.str());
+}
+
+// Multiprocessor count of the current device, cached per device (used to size persistent grids).
+int current_device_sm_count();
+
+}  // namespace triageattention::detail
+
+#define TA_CUDA_CHECK(expr)                                                              \
+  do {                                                                                   \
+    cudaError_t ta_err_ = (expr);                                                        \
+    if (ta_err_ != cudaSuccess)                                                          \
+      ::triageattention::detail::throw_cuda_error(ta_err_, #expr, __FILE__, __LINE__);   \
+  } while (0)

@@ -1,0 +1,73 @@
+// Work decomposition of the BSR GEMM: the only code that knows the BSR pattern and the order in
+// which work items run. A work item is (block-row, tile of kTileN dense columns).
+#pragma once
+
+#include <cstdint>
+
+namespace triageattention::gemm {
+
+// Reads one index of a pattern array stored as int32 or int64.
+__device__ __forceinline__ int64_t load_index(const void* ptr, int64_t i, bool is_int64) {
+  return is_int64 ? __ldg(static_cast<const long long*>(ptr) + i)
+                  : int64_t(__ldg(static_cast<const int*>(ptr) + i));
+}
+
+// The blocks a block-row owns, made safe against malformed crow values: the range is clamped to
+// [0, nnzb] and never runs backwards, so no value of crow can cause an out-of-bounds read.
+struct BsrRowBlocks {
+  const void* crow;  // nullptr: fixed top-k form
+  const void* cols;
+  bool is_int64;
+  int64_t nnzb;
+  int topk;
+  int num_k_blocks;
+
+  struct Range {
+    int64_t begin, end;
+  };
+
+  __device__ Range row(int r) const {
+    if (crow == nullptr) return {int64_t(r) * topk, int64_t(r) * topk + topk};
+    int64_t b = load_index(crow, r, is_int64);
+    int64_t e = load_index(crow, r + 1, is_int64);
+    b = b < 0 ? 0 : (b > nnzb ? nnzb : b);
+    e = e < b ? b : (e > nnzb ? nnzb : e);
+    return {b, e};
+  }
+
+  // Column block of stored block j, or -1 if it lies outside [0, K / bs).
+  __device__ int column(int64_t j) const {
+    int64_t c = load_index(cols, j, is_int64);
+    return (c >= 0 && c < num_k_blocks) ? int(c) : -1;
+  }
+};
+
+// Static persistent schedule. Items are grouped in bands of `band` dense-column tiles; inside a
+// band every block-row takes its tiles in turn, rows in `row_order` (longest first when the
+// caller sorted them). CTAs running at the same time then share a few column slices of B in L2,
+// and long rows start early so they do not form a tail.
+struct BsrTileSchedule {
+  int num_rows;
+  int num_n_tiles;
+  int band;
+  const int* row_order;  // nullptr: identity
+
+  __device__ int64_t num_items() const { return int64_t(num_rows) * num_n_tiles; }
+
+  struct Item {
+    int row, n_tile;
+  };
+
+  __device__ Item item(int64_t i) const {
+    const int64_t band_items = int64_t(num_rows) * band;
+    const int band_idx = int(i / band_items);
+    const int64_t within = i - band_idx * band_items;
+    const int first_tile = band_idx * band;
+    const int width = num_n_tiles - first_tile < band ? num_n_tiles - first_tile : band;
+    const int rank = int(within / width);
+    const int n_tile = first_tile + int(within - int64_t(rank) * width);
+    return {row_order ? __ldg(row_order + rank) : rank, n_tile};
+  }
+};
+
+}  // namespace triageattention::gemm
