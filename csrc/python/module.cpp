@@ -1,0 +1,417 @@
+// triageattention._C: nanobind bindings over DLPack arrays. No torch header is included, so one
+// build works with every torch version (and with NumPy for the CPU reference).
+//
+// Every argument is checked here, before any memory is touched, with a message that names it:
+// std::invalid_argument becomes ValueError, nb::type_error TypeError, CudaError RuntimeError.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <utility>
+
+#include "triageattention/reference.h"
+#include "triageattention/sparse_gemm.h"
+
+namespace nb = nanobind;
+namespace ta = triageattention;
+
+namespace {
+
+using Input = nb::ndarray<nb::ro>;   // any dtype and device; read-only arrays accepted
+using Output = nb::ndarray<>;        // any dtype and device; must be writable
+
+template <typename... Parts>
+std::string concat(const Parts&... parts) {
+  std::ostringstream msg;
+  (msg << ... << parts);
+  return msg.str();
+}
+
+template <typename... Parts>
+[[noreturn]] void value_error(const Parts&... parts) {
+  throw std::invalid_argument(concat(parts...));
+}
+
+template <typename... Parts>
+[[noreturn]] void type_error(const Parts&... parts) {
+  throw nb::type_error(concat(parts...).c_str());
+}
+
+std::string dtype_str(nb::dlpack::dtype t) {
+  using Code = nb::dlpack::dtype_code;
+  const char* prefix = "unknown";
+  switch (static_cast<Code>(t.code)) {
+    case Code::Int: prefix = "int"; break;
+    case Code::UInt: prefix = "uint"; break;
+    case Code::Float: prefix = "float"; break;
+    case Code::Bfloat: prefix = "bfloat"; break;
+    case Code::Complex: prefix = "complex"; break;
+    case Code::Bool: return "bool";
+    default: break;
+  }
+  return concat(prefix, int(t.bits));
+}
+
+std::string device_str(int device_type) {
+  switch (device_type) {
+    case nb::device::cpu::value: return "cpu";
+    case nb::device::cuda::value: return "cuda";
+    case nb::device::cuda_host::value: return "cuda_host (pinned host memory)";
+    case nb::device::cuda_managed::value: return "cuda_managed";
+    default: return concat("DLPack device type ", device_type);
+  }
+}
+
+bool is_dtype(nb::dlpack::dtype t, nb::dlpack::dtype_code code, int bits) {
+  return t.code == uint8_t(code) && t.bits == bits && t.lanes == 1;
+}
+
+std::optional<ta::DType> float_dtype(nb::dlpack::dtype t) {
+  using Code = nb::dlpack::dtype_code;
+  if (is_dtype(t, Code::Float, 16)) return ta::DType::kFloat16;
+  if (is_dtype(t, Code::Bfloat, 16)) return ta::DType::kBFloat16;
+  if (is_dtype(t, Code::Float, 32)) return ta::DType::kFloat32;
+  return std::nullopt;
+}
+
+ta::DType parse_dtype(const std::string& name, const char* arg) {
+  for (ta::DType t : {ta::DType::kFloat16, ta::DType::kBFloat16, ta::DType::kFloat32})
+    if (name == ta::dtype_name(t)) return t;
+  value_error(arg, " must be 'float16', 'bfloat16' or 'float32', got '", name, "'");
+}
+
+template <typename Array>
+std::string shape_str(const Array& a) {
+  std::string s = "[";
+  for (size_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+  return s + "]";
+}
+
+// Dense row-major layout; dimensions of extent 1 may carry any stride, as in torch and NumPy.
+template <typename Array>
+bool is_contiguous(const Array& a) {
+  int64_t expected = 1;
+  for (size_t i = a.ndim(); i-- > 0;) {
+    if (a.shape(i) != 1 && a.stride(i) != expected) return false;
+    expected *= int64_t(a.shape(i));
+  }
+  return true;
+}
+
+template <typename Array>
+void check_ndim(const char* fn, const char* name, const Array& a, size_t ndim, const char* layout) {
+  if (a.ndim() != ndim)
+    value_error(fn, ": ", name, " must be ", ndim, "-D ", layout, ", got shape ", shape_str(a));
+}
+
+// Unit stride along rows' elements; returns the row stride (leading dimension) in elements.
+template <typename Array>
+int64_t leading_dim(const char* fn, const char* name, const Array& a) {
+  if (a.shape(1) != 1 && a.stride(1) != 1)
+    value_error(fn, ": ", name, " must have stride 1 in its last dimension, got strides (",
+                a.stride(0), ", ", a.stride(1), ")");
+  if (a.shape(0) > 1 && a.stride(0) < int64_t(a.shape(1)))
+    value_error(fn, ": ", name, " must have a row stride >= its ", a.shape(1),
+                " columns (rows may not overlap), got ", a.stride(0));
+  return a.shape(0) > 1 ? a.stride(0) : int64_t(a.shape(1));
+}
+
+bool aligned(const void* ptr, size_t bytes) {
+  return reinterpret_cast<std::uintptr_t>(ptr) % bytes == 0;
+}
+
+// Makes `device` current for the launch and restores the caller's device afterwards.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    check(cudaGetDevice(&previous_), "cudaGetDevice");
+    if (previous_ != device) check(cudaSetDevice(device), "cudaSetDevice");
+    current_ = device;
+  }
+  ~DeviceGuard() {
+    if (current_ != previous_) cudaSetDevice(previous_);
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  static void check(cudaError_t err, const char* what) {
+    if (err != cudaSuccess)
+      throw ta::CudaError(concat("TriageAttention: ", what, " failed: ", cudaGetErrorName(err),
+                                 " (", cudaGetErrorString(err), ")"));
+  }
+  int previous_ = 0;
+  int current_ = 0;
+};
+
+// All arrays must live on one CUDA device; returns its id.
+class SameCudaDevice {
+ public:
+  explicit SameCudaDevice(const char* fn) : fn_(fn) {}
+
+  template <typename Array>
+  void add(const char* name, const Array& a) {
+    if (a.device_type() != nb::device::cuda::value)
+      value_error(fn_, ": ", name, " must be on a CUDA device, got ", device_str(a.device_type()));
+    if (first_ == nullptr) {
+      first_ = name;
+      device_ = a.device_id();
+    } else if (a.device_id() != device_) {
+      value_error(fn_, ": all arrays must be on the same CUDA device, but ", first_, " is on cuda:",
+                  device_, " and ", name, " on cuda:", a.device_id());
+    }
+  }
+  int device() const { return device_; }
+
+ private:
+  const char* fn_;
+  const char* first_ = nullptr;
+  int device_ = 0;
+};
+
+void bsr_gemm(std::optional<Input> crow, Input col, Input values, Input B, Output C, int64_t M,
+              int64_t K, float alpha, float beta, std::optional<Output> workspace,
+              std::uintptr_t stream) {
+  constexpr const char* fn = "bsr_gemm";
+  using Code = nb::dlpack::dtype_code;
+
+  SameCudaDevice device(fn);
+  if (crow) device.add("crow", *crow);
+  device.add("col", col);
+  device.add("values", values);
+  device.add("B", B);
+  device.add("C", C);
+  if (workspace) device.add("workspace", *workspace);
+
+  const std::optional<ta::DType> in_type = float_dtype(values.dtype());
+  if (!in_type || *in_type == ta::DType::kFloat32)
+    type_error(fn, ": values must be float16 or bfloat16, got ", dtype_str(values.dtype()));
+  if (B.dtype() != values.dtype())
+    type_error(fn, ": B must have the dtype of values (", dtype_str(values.dtype()), "), got ",
+               dtype_str(B.dtype()));
+  const std::optional<ta::DType> out_type = float_dtype(C.dtype());
+  if (!out_type || (*out_type != *in_type && *out_type != ta::DType::kFloat32))
+    type_error(fn, ": C must be ", ta::dtype_name(*in_type), " or float32, got ",
+               dtype_str(C.dtype()));
+  const bool int64_indices = is_dtype(col.dtype(), Code::Int, 64);
+  if (!int64_indices && !is_dtype(col.dtype(), Code::Int, 32))
+    type_error(fn, ": col must be int32 or int64, got ", dtype_str(col.dtype()));
+  if (crow && crow->dtype() != col.dtype())
+    type_error(fn, ": crow must have the dtype of col (", dtype_str(col.dtype()), "), got ",
+               dtype_str(crow->dtype()));
+
+  check_ndim(fn, "values", values, 3, "[nnzb, block_size, block_size]");
+  check_ndim(fn, "B", B, 2, "[K, N]");
+  check_ndim(fn, "C", C, 2, "[M, N]");
+  if (crow) {
+    check_ndim(fn, "crow", *crow, 1, "[M / block_size + 1]");
+    check_ndim(fn, "col", col, 1,
+               "[nnzb] when crow is given (pass crow=None for the fixed top-k form)");
+  } else {
+    check_ndim(fn, "col", col, 2, "[M / block_size, topk] in the fixed top-k form (crow=None)");
+  }
+  if (workspace) check_ndim(fn, "workspace", *workspace, 1, "[bytes]");
+
+  const int64_t bs = int64_t(values.shape(1));
+  if (int64_t(values.shape(2)) != bs)
+    value_error(fn, ": values must hold square blocks [nnzb, bs, bs], got shape ",
+                shape_str(values));
+  if (bs != 16 && bs != 32 && bs != 64 && bs != 128)
+    value_error(fn, ": block size (values.shape[1]) must be 16, 32, 64 or 128, got ", bs);
+  if (M < 0 || M % bs != 0)
+    value_error(fn, ": M must be a non-negative multiple of the block size ", bs, ", got ", M);
+  if (K <= 0 || K % bs != 0)
+    value_error(fn, ": K must be a positive multiple of the block size ", bs, ", got ", K);
+  const int64_t N = int64_t(B.shape(1));
+  if (int64_t(B.shape(0)) != K || N <= 0)
+    value_error(fn, ": B must be [K, N] = [", K, ", N >= 1], got shape ", shape_str(B));
+  if (int64_t(C.shape(0)) != M || int64_t(C.shape(1)) != N)
+    value_error(fn, ": C must be [M, N] = [", M, ", ", N, "], got shape ", shape_str(C));
+
+  const int64_t rows = M / bs;
+  int64_t nnzb = 0;
+  int64_t topk = 0;
+  if (crow) {
+    if (int64_t(crow->shape(0)) != rows + 1)
+      value_error(fn, ": crow must have M / block_size + 1 = ", rows + 1, " entries, got ",
+                  crow->shape(0));
+    nnzb = int64_t(col.shape(0));
+  } else {
+    if (int64_t(col.shape(0)) != rows)
+      value_error(fn, ": col must be [M / block_size, topk] with M / block_size = ", rows,
+                  ", got shape ", shape_str(col));
+    topk = int64_t(col.shape(1));
+    nnzb = rows * topk;
+  }
+  if (int64_t(values.shape(0)) != nnzb)
+    value_error(fn, ": values must hold one block per column index (", nnzb, "), got ",
+                values.shape(0));
+
+  if (!is_contiguous(values)) value_error(fn, ": values must be contiguous");
+  if (!is_contiguous(col)) value_error(fn, ": col must be contiguous");
+  if (crow && !is_contiguous(*crow)) value_error(fn, ": crow must be contiguous");
+  if (workspace && !is_contiguous(*workspace)) value_error(fn, ": workspace must be contiguous");
+  const int64_t ldb = leading_dim(fn, "B", B);
+  const int64_t ldc = leading_dim(fn, "C", C);
+  const size_t in_bytes = ta::dtype_size(*in_type);
+  if ((ldb * int64_t(in_bytes)) % 16 != 0)
+    value_error(fn, ": B's row stride must be a multiple of 16 bytes (", 16 / in_bytes,
+                " elements), got ", ldb, " (pad the rows or copy B)");
+  if (!aligned(B.data(), 16)) value_error(fn, ": B's data must be 16-byte aligned");
+  if (nnzb > 0 && !aligned(values.data(), 16))
+    value_error(fn, ": values' data must be 16-byte aligned");
+  if (M > 0 && !aligned(C.data(), ta::dtype_size(*out_type)))
+    value_error(fn, ": C's data must be aligned to its element size");
+
+  ta::BsrGemmParams p;
+  p.M = M;
+  p.N = N;
+  p.K = K;
+  p.block_size = int(bs);
+  p.crow_indices = crow ? crow->data() : nullptr;
+  p.col_indices = col.data();
+  p.index_type = int64_indices ? ta::IndexType::kInt64 : ta::IndexType::kInt32;
+  p.nnzb = nnzb;
+  p.topk = int(topk);
+  p.values = values.data();
+  p.B = B.data();
+  p.ldb = ldb;
+  p.C = C.data();
+  p.ldc = ldc;
+  p.input_type = *in_type;
+  p.output_type = *out_type;
+  p.alpha = alpha;
+  p.beta = beta;
+  void* workspace_ptr = workspace ? workspace->data() : nullptr;
+  const size_t workspace_bytes = workspace ? workspace->nbytes() : 0;
+
+  DeviceGuard guard(device.device());
+  nb::gil_scoped_release release;
+  ta::bsr_gemm(p, workspace_ptr, workspace_bytes, reinterpret_cast<cudaStream_t>(stream));
+}
+
+size_t bsr_gemm_workspace_bytes(int64_t M, int block_size, bool general) {
+  constexpr const char* fn = "bsr_gemm_workspace_bytes";
+  if (block_size != 16 && block_size != 32 && block_size != 64 && block_size != 128)
+    value_error(fn, ": block_size must be 16, 32, 64 or 128, got ", block_size);
+  if (M < 0 || M % block_size != 0)
+    value_error(fn, ": M must be a non-negative multiple of block_size ", block_size, ", got ", M);
+  ta::BsrGemmParams p;
+  p.M = M;
+  p.block_size = block_size;
+  // Only whether crow is set matters to the size; the pointer is never dereferenced.
+  static const int64_t kGeneralMarker = 0;
+  p.crow_indices = general ? &kGeneralMarker : nullptr;
+  return ta::bsr_gemm_workspace_bytes(p);
+}
+
+bool bsr_gemm_is_built(const std::string& input_dtype, const std::string& output_dtype,
+                       int block_size) {
+  return ta::bsr_gemm_is_built(parse_dtype(input_dtype, "input_dtype"),
+                               parse_dtype(output_dtype, "output_dtype"), block_size);
+}
+
+using HostIndex = nb::ndarray<const int64_t, nb::device::cpu, nb::c_contig>;
+using HostValues = nb::ndarray<const float, nb::ndim<3>, nb::device::cpu, nb::c_contig>;
+using HostMatrix = nb::ndarray<const float, nb::ndim<2>, nb::device::cpu>;
+using HostOutput = nb::ndarray<float, nb::ndim<2>, nb::device::cpu>;
+
+void reference_bsr_gemm(std::optional<HostIndex> crow, HostIndex col, HostValues values,
+                        HostMatrix B, HostOutput C, float alpha, float beta) {
+  constexpr const char* fn = "reference_bsr_gemm";
+  const int64_t bs = int64_t(values.shape(1));
+  if (bs <= 0 || int64_t(values.shape(2)) != bs)
+    value_error(fn, ": values must hold square blocks [nnzb, bs, bs], got shape ",
+                shape_str(values));
+  const int64_t M = int64_t(C.shape(0)), N = int64_t(C.shape(1)), K = int64_t(B.shape(0));
+  if (int64_t(B.shape(1)) != N)
+    value_error(fn, ": B must be [K, N] with N = C.shape[1] = ", N, ", got shape ", shape_str(B));
+  if (M % bs != 0 || K % bs != 0)
+    value_error(fn, ": M (", M, ") and K (", K, ") must be multiples of the block size ", bs);
+  const int64_t rows = M / bs;
+
+  ta::reference::BsrMatrix A;
+  A.rows = M;
+  A.cols = K;
+  A.block_size = int(bs);
+  const int64_t* col_data = col.data();
+  if (crow) {
+    check_ndim(fn, "col", col, 1, "[nnzb] when crow is given");
+    check_ndim(fn, "crow", *crow, 1, "[M / block_size + 1]");
+    if (int64_t(crow->shape(0)) != rows + 1)
+      value_error(fn, ": crow must have M / block_size + 1 = ", rows + 1, " entries, got ",
+                  crow->shape(0));
+    A.crow.assign(crow->data(), crow->data() + rows + 1);
+  } else {
+    check_ndim(fn, "col", col, 2, "[M / block_size, topk] in the fixed top-k form (crow=None)");
+    if (int64_t(col.shape(0)) != rows)
+      value_error(fn, ": col must be [M / block_size, topk] with M / block_size = ", rows,
+                  ", got shape ", shape_str(col));
+    for (int64_t r = 0; r <= rows; ++r) A.crow.push_back(r * int64_t(col.shape(1)));
+  }
+  const int64_t nnzb = int64_t(col.size());
+  // The loops below index col and values through crow, so crow must stay inside them.
+  if (A.crow.front() != 0 || A.crow.back() != nnzb)
+    value_error(fn, ": crow must run from 0 to nnzb = ", nnzb, ", got ", A.crow.front(), " to ",
+                A.crow.back());
+  for (int64_t r = 0; r < rows; ++r)
+    if (A.crow[r + 1] < A.crow[r])
+      value_error(fn, ": crow must be non-decreasing, but it drops after block-row ", r);
+  if (int64_t(values.shape(0)) != nnzb)
+    value_error(fn, ": values must hold one block per column index (", nnzb, "), got ",
+                values.shape(0));
+  A.col.assign(col_data, col_data + nnzb);
+  A.values.assign(values.data(), values.data() + values.size());
+  const int64_t ldb = leading_dim(fn, "B", B);
+  const int64_t ldc = leading_dim(fn, "C", C);
+
+  nb::gil_scoped_release release;
+  ta::reference::bsr_gemm(A, B.data(), N, ldb, C.data(), ldc, alpha, beta);
+}
+
+int cuda_device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();  // clear it, so no later runtime call reports this failure
+    return 0;
+  }
+  return count;
+}
+
+}  // namespace
+
+NB_MODULE(_C, m) {
+  m.doc() = "TriageAttention core (nanobind, DLPack): no torch ABI; use triageattention.bsr_matmul";
+
+  m.def("bsr_gemm", &bsr_gemm, nb::arg("crow").none(), nb::arg("col"), nb::arg("values"),
+        nb::arg("B"), nb::arg("C"), nb::arg("M"), nb::arg("K"), nb::arg("alpha"), nb::arg("beta"),
+        nb::arg("workspace").none(), nb::arg("stream"),
+        "C = alpha * A @ B + beta * C on the CUDA stream `stream` (a cudaStream_t as int).\n\n"
+        "A is block-sparse: torch BSR form (crow [M/bs + 1], col [nnzb]) or, with crow=None,\n"
+        "the fixed top-k form (col [M/bs, topk]); indices int32 or int64; values [nnzb, bs, bs]\n"
+        "float16/bfloat16, contiguous. B [K, N] and C [M, N] have unit stride along rows; B's\n"
+        "row stride is a multiple of 16 bytes. C is B's dtype or float32. The general form\n"
+        "needs a workspace of bsr_gemm_workspace_bytes(M, bs, True) bytes. Never synchronizes.");
+  m.def("bsr_gemm_workspace_bytes", &bsr_gemm_workspace_bytes, nb::arg("M"),
+        nb::arg("block_size"), nb::arg("general"),
+        "Device workspace bytes bsr_gemm needs: 0 for the fixed top-k form (general=False).\n"
+        "Queried for the current CUDA device.");
+  m.def("bsr_gemm_is_built", &bsr_gemm_is_built, nb::arg("input_dtype"), nb::arg("output_dtype"),
+        nb::arg("block_size"),
+        "Whether this build holds the kernel for ('float16'|'bfloat16', that or 'float32', bs).");
+  m.def("reference_bsr_gemm", &reference_bsr_gemm, nb::arg("crow").none(), nb::arg("col"),
+        nb::arg("values"), nb::arg("B"), nb::arg("C").noconvert(), nb::arg("alpha"),
+        nb::arg("beta"),
+        "CPU reference of bsr_gemm in double precision on NumPy arrays (int64 indices,\n"
+        "float32 values [nnzb, bs, bs], B [K, N], C [M, N] updated in place). crow=None takes\n"
+        "the fixed top-k form. Blocks whose column lies outside [0, K/bs) are skipped.");
+  m.def("cuda_device_count", &cuda_device_count,
+        "Number of visible CUDA devices; 0 when there is none or no usable driver.");
+}

@@ -1,0 +1,15 @@
+"""TriageAttention: block-sparse GEMM and attention kernels for NVIDIA Hopper GPUs.
+
+The compiled core (``triageattention._C``) takes DLPack arrays and links no torch library, so one
+build works with any PyTorch version. The torch API runs on the caller's current stream, never
+synchronizes and is registered as ``torch.library`` custom ops (``torch.ops.triageattention``),
+so it composes with ``torch.compile`` and CUDA graphs. PyTorch is optional: without it the
+package still imports, and ``python -m triageattention`` runs a CPU reference demo.
+"""
+
+from . import _C
+from .gemm import bsr_matmul
+
+__version__ = "0.1.0"
+
+__all__ = ["bsr_matmul", "__version__"]
