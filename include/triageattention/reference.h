@@ -26,4 +26,36 @@ void bsr_gemm(const BsrMatrix& A, const float* B, int64_t N, int64_t ldb, float*
 // Expands A to a dense row-major [M, K] matrix.
 std::vector<float> bsr_to_dense(const BsrMatrix& A);
 
+// Dense attention in double precision over an explicit token mask.
+//   q [B, Hq, Sq, D], k and v [B, Hkv, Sk, D], contiguous; out [B, Hq, Sq, D]; lse [B, Hq, Sq].
+//   allowed(b, h, i, j) says whether query i of head h may see key j. A row that sees no key
+//   gets out = 0 and lse = -inf.
+struct AttentionShape {
+  int batch = 0, heads_q = 0, heads_kv = 0;
+  int64_t seqlen_q = 0, seqlen_k = 0;
+  int head_dim = 0;
+};
+
+template <typename Allowed>
+void attention(const AttentionShape& s, const float* q, const float* k, const float* v, float scale,
+               const Allowed& allowed, float* out, float* lse);
+
+// The token mask a block pattern gives (DESIGN.md semantics): query i of head h sees key j iff
+// j's block (j / block_size) is among the first kv_counts entries of row (b, h_s, i / q_block_size)
+// of kv_indices (h_s = h, or h's kv head when the pattern has heads_kv heads) and, when causal,
+// j <= i + (Sk - Sq). Indices outside [0, ceil(Sk / block_size)) select nothing.
+struct BlockPattern {
+  const int32_t* kv_indices = nullptr;  // nullptr: every block
+  const int32_t* kv_counts = nullptr;
+  int pattern_heads = 0;
+  int max_blocks = 0;
+  int block_size = 0;
+  int q_block_size = 0;
+  bool causal = false;
+
+  bool allows(const AttentionShape& s, int b, int h, int64_t i, int64_t j) const;
+};
+
 }  // namespace triageattention::reference
+
+#include "triageattention/reference_attention.inl"

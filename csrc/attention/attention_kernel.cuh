@@ -1,0 +1,320 @@
+// Hopper block-sparse attention forward: warp-specialized, TMA gathers into a K/V ring, wgmma.
+//
+// One CTA per (query tile, query head, batch). Warpgroup 0 is the producer: one thread loads the
+// Q tile, then for each key tile gathers its boxes (kBoxRows keys each, from the visited blocks)
+// into the next K stage and the next V stage. Each consumer warpgroup owns 64 query rows:
+// S = Q K^T (wgmma, both operands in shared memory), mask, online softmax, O += P V (P from
+// registers), and finally writes O and the log-sum-exp.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cmath>
+
+#include <cute/tensor.hpp>
+#include <cutlass/arch/barrier.h>
+#include <cutlass/arch/reg_reconfig.h>
+#include <cutlass/cutlass.h>
+#include <cutlass/pipeline/sm90_pipeline.hpp>
+
+#include "attention/attention_traits.h"
+#include "attention/block_iterator.h"
+#include "attention/softmax.h"
+#include "common/cuda_check.h"
+#include "triageattention/attention.h"
+
+namespace triageattention::attention {
+
+template <class Traits>
+struct AttentionKernelParams {
+  using Element = typename Traits::Element;
+  static constexpr int D = Traits::kHeadDim;
+
+  // Global views for the TMA descriptors: Q and K as (seq, D, head, batch); V as
+  // (D, seq, head, batch) so that its boxes land MN-major.
+  using Strides = Stride<int64_t, _1, int64_t, int64_t>;
+  using GmemQK = decltype(make_tensor(make_gmem_ptr(static_cast<Element const*>(nullptr)),
+                                      make_shape(int{}, Int<D>{}, int{}, int{}), Strides{}));
+  using GmemV = decltype(make_tensor(make_gmem_ptr(static_cast<Element const*>(nullptr)),
+                                     make_shape(Int<D>{}, int{}, int{}, int{}),
+                                     Stride<_1, int64_t, int64_t, int64_t>{}));
+  using TmaQ = decltype(make_tma_atom(SM90_TMA_LOAD{}, GmemQK{}, typename Traits::SmemLayoutQ{},
+                                      make_shape(Int<Traits::kBlockM>{}, Int<D>{})));
+  using TmaK = decltype(make_tma_atom(SM90_TMA_LOAD{}, GmemQK{}, typename Traits::SmemLayoutKBox{},
+                                      make_shape(Int<Traits::kBoxRows>{}, Int<D>{})));
+  using TmaV = decltype(make_tma_atom(SM90_TMA_LOAD{}, GmemV{}, typename Traits::SmemLayoutVBox{},
+                                      make_shape(Int<D>{}, Int<Traits::kBoxRows>{})));
+
+  TmaQ tma_q;
+  TmaK tma_k;
+  TmaV tma_v;
+  int seqlen_q, seqlen_k;
+  int heads_q, heads_kv, batch;
+  int num_q_blocks;
+  int block_size;
+  bool causal;
+  float scale_log2;
+  PatternView pattern;
+  Element* out;
+  AttentionStrides out_strides;
+  float* lse;
+};
+
+template <class Traits>
+__global__ void __launch_bounds__(Traits::kThreads, 1)
+    block_sparse_attention_kernel(CUTE_GRID_CONSTANT AttentionKernelParams<Traits> const params) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  using Element = typename Traits::Element;
+  using PipelineK = typename Traits::PipelineK;
+  using PipelineV = typename Traits::PipelineV;
+  using PipelineState = typename PipelineK::PipelineState;
+  using Iterator = BlockIterator<Traits::kBoxRows, Traits::kBoxesPerTile>;
+  constexpr int kBlockM = Traits::kBlockM;
+  constexpr int kBlockN = Traits::kBlockN;
+  constexpr int kHeadDim = Traits::kHeadDim;
+  constexpr int kBoxRows = Traits::kBoxRows;
+  constexpr int kBoxes = Traits::kBoxesPerTile;
+
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  auto& smem = *reinterpret_cast<typename Traits::SharedStorage*>(smem_raw);
+
+  // Tile order: the GQA group's query heads are adjacent so their CTAs share K/V tiles in L2;
+  // causal runs the longest (last) query tiles first.
+  const int tile = blockIdx.x;
+  const int head = tile % params.heads_q;
+  int q_block = (tile / params.heads_q) % params.num_q_blocks;
+  const int batch = tile / (params.heads_q * params.num_q_blocks);
+  if (params.causal) q_block = params.num_q_blocks - 1 - q_block;
+  const int kv_head = head / (params.heads_q / params.heads_kv);
+  const int pattern_head = params.pattern.pattern_heads == params.heads_q ? head : kv_head;
+  const int64_t causal_offset = int64_t(params.seqlen_k) - params.seqlen_q;
+  const Iterator blocks = Iterator::make(params.pattern, batch, pattern_head, q_block,
+                                         params.block_size, params.seqlen_q, params.seqlen_k,
+                                         kBlockM, params.causal);
+  const int num_tiles = blocks.num_tiles();
+
+  const int warpgroup = threadIdx.x / 128;
+  typename PipelineK::Params pipe_params;
+  pipe_params.transaction_bytes = Traits::kTileBytes;
+  pipe_params.role = warpgroup == 0 ? PipelineK::ThreadCategory::Producer
+                                    : PipelineK::ThreadCategory::Consumer;
+  pipe_params.is_leader = threadIdx.x == 0;
+  pipe_params.num_consumers = 128 * Traits::kConsumerWarpgroups;
+  PipelineK pipeline_k(smem.pipeline_k, pipe_params, Shape<_1, _1, _1>{});
+  PipelineV pipeline_v(smem.pipeline_v, pipe_params, Shape<_1, _1, _1>{});
+  if (threadIdx.x == 0) cutlass::arch::ClusterTransactionBarrier::init(&smem.q_barrier, 1);
+  cutlass::arch::fence_barrier_init();
+  __syncthreads();
+
+  Tensor sQ = make_tensor(make_smem_ptr(smem.q.begin()), typename Traits::SmemLayoutQ{});
+  Tensor sK = make_tensor(make_smem_ptr(smem.k.begin()), typename Traits::SmemLayoutK{});
+  Tensor sV = make_tensor(make_smem_ptr(smem.v.begin()), typename Traits::SmemLayoutV{});
+
+  if (warpgroup == 0) {
+    cutlass::arch::warpgroup_reg_dealloc<24>();
+    if (threadIdx.x != 0) return;
+    Tensor mQ = params.tma_q.get_tma_tensor(
+        make_shape(params.seqlen_q, Int<kHeadDim>{}, params.heads_q, params.batch));
+    Tensor mK = params.tma_k.get_tma_tensor(
+        make_shape(params.seqlen_k, Int<kHeadDim>{}, params.heads_kv, params.batch));
+    Tensor mV = params.tma_v.get_tma_tensor(
+        make_shape(Int<kHeadDim>{}, params.seqlen_k, params.heads_kv, params.batch));
+    Tensor gQ = local_tile(mQ(_, _, head, batch), Shape<Int<kBlockM>, Int<kHeadDim>>{},
+                           make_coord(q_block, 0));
+    // (kBoxRows, D, boxes along the sequence) and (D, kBoxRows, boxes along the sequence)
+    Tensor gK = local_tile(mK(_, _, kv_head, batch), Shape<Int<kBoxRows>, Int<kHeadDim>>{},
+                           make_coord(_, 0));
+    Tensor gV = local_tile(mV(_, _, kv_head, batch), Shape<Int<kHeadDim>, Int<kBoxRows>>{},
+                           make_coord(0, _));
+    // Stage tiles split into their boxes: (kBoxRows, D, boxes, 1, stages), (D, kBoxRows, 1, boxes, stages)
+    Tensor sKBoxes = flat_divide(sK, Shape<Int<kBoxRows>, Int<kHeadDim>>{});
+    Tensor sVBoxes = flat_divide(sV, Shape<Int<kHeadDim>, Int<kBoxRows>>{});
+    auto [tQg, tQs] = tma_partition(params.tma_q, Int<0>{}, Layout<_1>{}, group_modes<0, 2>(sQ),
+                                    group_modes<0, 2>(gQ));
+    auto [tKg, tKs] = tma_partition(params.tma_k, Int<0>{}, Layout<_1>{},
+                                    group_modes<0, 2>(sKBoxes), group_modes<0, 2>(gK));
+    auto [tVg, tVs] = tma_partition(params.tma_v, Int<0>{}, Layout<_1>{},
+                                    group_modes<0, 2>(sVBoxes), group_modes<0, 2>(gV));
+
+    // A box with no key loads from past the end of the sequence: TMA fills it with zeros.
+    const int empty_box = (params.seqlen_k + kBoxRows - 1) / kBoxRows;
+    cutlass::arch::ClusterTransactionBarrier::arrive_and_expect_tx(&smem.q_barrier, Traits::kQBytes);
+    copy(params.tma_q.with(smem.q_barrier), tQg, tQs);
+
+    PipelineState k_state = cutlass::make_producer_start_state<PipelineK>();
+    PipelineState v_state = cutlass::make_producer_start_state<PipelineV>();
+    for (int t = 0; t < num_tiles; ++t) {
+      int box[kBoxes];
+      CUTE_UNROLL
+      for (int u = 0; u < kBoxes; ++u) {
+        const int64_t start = blocks.box_key_start(t, u);
+        box[u] = start < 0 ? empty_box : int(start / kBoxRows);
+      }
+      pipeline_k.producer_acquire(k_state);
+      CUTE_UNROLL
+      for (int u = 0; u < kBoxes; ++u) {
+        copy(params.tma_k.with(*pipeline_k.producer_get_barrier(k_state)), tKg(_, box[u]),
+             tKs(_, u, 0, k_state.index()));
+      }
+      ++k_state;
+      pipeline_v.producer_acquire(v_state);
+      CUTE_UNROLL
+      for (int u = 0; u < kBoxes; ++u) {
+        copy(params.tma_v.with(*pipeline_v.producer_get_barrier(v_state)), tVg(_, box[u]),
+             tVs(_, 0, u, v_state.index()));
+      }
+      ++v_state;
+    }
+  } else {
+    cutlass::arch::warpgroup_reg_alloc<240>();
+    const int thread = threadIdx.x - 128;
+    typename Traits::TiledMmaQK mma_qk;
+    typename Traits::TiledMmaPV mma_pv;
+    auto thread_qk = mma_qk.get_thread_slice(thread);
+    auto thread_pv = mma_pv.get_thread_slice(thread);
+    Tensor tSrQ = thread_qk.partition_fragment_A(sQ);
+    Tensor tSrK = thread_qk.partition_fragment_B(sK);
+    Tensor tOrV = thread_pv.partition_fragment_B(sV);
+    Tensor accS = partition_fragment_C(mma_qk, Shape<Int<kBlockM>, Int<kBlockN>>{});
+    Tensor accO = partition_fragment_C(mma_pv, Shape<Int<kBlockM>, Int<kHeadDim>>{});
+    Tensor S = make_tensor(accS.data(), accum_rowcol(accS.layout()));  // (2 rows, kBlockN / 4)
+    Tensor O = make_tensor(accO.data(), accum_rowcol(accO.layout()));  // (2 rows, kHeadDim / 4)
+    static_assert(size<0>(decltype(S){}) == 2, "each thread holds two rows");
+
+    // This thread's rows and the column offset of its value pairs (see softmax.h).
+    const int warp_in_wg = (thread % 128) / 32, lane = thread % 32;
+    const int row0 = (thread / 128) * 64 + warp_in_wg * 16 + lane / 4;
+    const int col0 = 2 * (lane % 4);
+    const int64_t q_first = int64_t(q_block) * kBlockM;
+    const int64_t wg_first_q = q_first + (thread / 128) * 64;
+
+    OnlineSoftmax<2> softmax(params.scale_log2);
+    clear(accO);
+    cutlass::arch::ClusterTransactionBarrier::wait(&smem.q_barrier, 0);
+
+    PipelineState k_state, v_state;
+    for (int t = 0; t < num_tiles; ++t) {
+      pipeline_k.consumer_wait(k_state);
+      warpgroup_fence_operand(accS);
+      warpgroup_arrive();
+      mma_qk.accumulate_ = GMMA::ScaleOut::Zero;
+      CUTE_UNROLL
+      for (int k = 0; k < size<2>(tSrQ); ++k) {
+        cute::gemm(mma_qk, tSrQ(_, _, k), tSrK(_, _, k, k_state.index()), accS);
+        mma_qk.accumulate_ = GMMA::ScaleOut::One;
+      }
+      warpgroup_commit_batch();
+      warpgroup_wait<0>();
+      warpgroup_fence_operand(accS);
+      pipeline_k.consumer_release(k_state);
+      ++k_state;
+
+      if (blocks.tile_needs_mask(t, wg_first_q, causal_offset, params.causal)) {
+        // Column c of the tile is key box_start[c / kBoxRows] + c % kBoxRows.
+        CUTE_UNROLL
+        for (int u = 0; u < kBoxes; ++u) {
+          const int64_t start = blocks.box_key_start(t, u);
+          CUTE_UNROLL
+          for (int half = 0; half < 2; ++half) {
+            // Column group j (8 wide) of this thread lies in box j / 2.
+            const int j = 2 * u + half;
+            CUTE_UNROLL
+            for (int pair = 0; pair < 2; ++pair) {
+              const int64_t key = start + 8 * half + col0 + pair;
+              CUTE_UNROLL
+              for (int r = 0; r < 2; ++r) {
+                const int64_t q = q_first + row0 + 8 * r;
+                const bool visible = start >= 0 && key < params.seqlen_k &&
+                                     (!params.causal || key <= q + causal_offset);
+                if (!visible) S(r, make_coord(pair, j, 0)) = -INFINITY;
+              }
+            }
+          }
+        }
+      }
+      softmax.update(S, O);
+
+      Tensor rP = make_tensor_like<Element>(accS);
+      CUTE_UNROLL
+      for (int i = 0; i < size(accS); ++i) rP(i) = Element(accS(i));
+      Tensor tOrP = make_tensor(rP.data(), accum_as_operand_a(rP.layout()));
+
+      pipeline_v.consumer_wait(v_state);
+      warpgroup_fence_operand(accO);
+      warpgroup_arrive();
+      cute::gemm(mma_pv, tOrP, tOrV(_, _, _, v_state.index()), accO);
+      warpgroup_commit_batch();
+      warpgroup_wait<0>();
+      warpgroup_fence_operand(accO);
+      pipeline_v.consumer_release(v_state);
+      ++v_state;
+    }
+
+    float lse[2];
+    softmax.finalize(O, lse);
+
+    Element* out = params.out + batch * params.out_strides.batch + head * params.out_strides.head;
+    CUTE_UNROLL
+    for (int r = 0; r < 2; ++r) {
+      const int64_t q = q_first + row0 + 8 * r;
+      if (q >= params.seqlen_q) continue;
+      Element* out_row = out + q * params.out_strides.seq;
+      CUTE_UNROLL
+      for (int j = 0; j < kHeadDim / 8; ++j) {
+        // Two adjacent columns per store.
+        __align__(4) Element pair[2] = {Element(O(r, make_coord(0, j, 0))), Element(O(r, make_coord(1, j, 0)))};
+        *reinterpret_cast<uint32_t*>(out_row + 8 * j + col0) = *reinterpret_cast<uint32_t*>(pair);
+      }
+      if (params.lse != nullptr && lane % 4 == 0) {
+        params.lse[(int64_t(batch) * params.heads_q + head) * params.seqlen_q + q] = lse[r];
+      }
+    }
+  }
+#endif
+}
+
+template <class Traits>
+void launch_block_sparse_attention(const BlockSparseAttentionParams& p, cudaStream_t stream) {
+  using Element = typename Traits::Element;
+  using Params = AttentionKernelParams<Traits>;
+  constexpr int D = Traits::kHeadDim;
+
+  auto tensor_qk = [](const void* ptr, int64_t seqlen, int heads, int batch, const AttentionStrides& s) {
+    return make_tensor(make_gmem_ptr(static_cast<Element const*>(ptr)),
+                       make_shape(int(seqlen), Int<D>{}, heads, batch),
+                       make_stride(s.seq, _1{}, s.head, s.batch));
+  };
+  Params kp{};
+  kp.tma_q = make_tma_atom(SM90_TMA_LOAD{}, tensor_qk(p.q, p.seqlen_q, p.heads_q, p.batch, p.q_strides),
+                           typename Traits::SmemLayoutQ{}, make_shape(Int<Traits::kBlockM>{}, Int<D>{}));
+  kp.tma_k = make_tma_atom(SM90_TMA_LOAD{}, tensor_qk(p.k, p.seqlen_k, p.heads_kv, p.batch, p.k_strides),
+                           typename Traits::SmemLayoutKBox{}, make_shape(Int<Traits::kBoxRows>{}, Int<D>{}));
+  auto v = make_tensor(make_gmem_ptr(static_cast<Element const*>(p.v)),
+                       make_shape(Int<D>{}, int(p.seqlen_k), p.heads_kv, p.batch),
+                       make_stride(_1{}, p.v_strides.seq, p.v_strides.head, p.v_strides.batch));
+  kp.tma_v = make_tma_atom(SM90_TMA_LOAD{}, v, typename Traits::SmemLayoutVBox{},
+                           make_shape(Int<D>{}, Int<Traits::kBoxRows>{}));
+  kp.seqlen_q = int(p.seqlen_q);
+  kp.seqlen_k = int(p.seqlen_k);
+  kp.heads_q = p.heads_q;
+  kp.heads_kv = p.heads_kv;
+  kp.batch = p.batch;
+  kp.num_q_blocks = int(num_query_blocks(p.seqlen_q, Traits::kBlockM));
+  kp.block_size = p.block_size;
+  kp.causal = p.causal;
+  const float scale = p.scale > 0.f ? p.scale : 1.f / std::sqrt(float(D));
+  kp.scale_log2 = scale * 1.4426950408889634f;
+  kp.pattern = PatternView{p.kv_indices, p.kv_counts, p.pattern_heads, kp.num_q_blocks, p.max_blocks};
+  kp.out = static_cast<Element*>(p.out);
+  kp.out_strides = p.out_strides;
+  kp.lse = p.lse;
+
+  const int64_t grid = int64_t(kp.num_q_blocks) * p.heads_q * p.batch;
+  auto kernel = block_sparse_attention_kernel<Traits>;
+  TA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     Traits::kSmemBytes));
+  kernel<<<unsigned(grid), Traits::kThreads, Traits::kSmemBytes, stream>>>(kp);
+  TA_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace triageattention::attention

@@ -1,0 +1,76 @@
+// Compile-time shape of the block-sparse attention kernel for one (element type, head dim,
+// query tile) case, shared by the host launcher and the kernel.
+//
+// Key tiles are kBlockN = 128 rows gathered from the visited key blocks in boxes of kBoxRows = 16
+// rows, so the key block size is a runtime value: a 16-token block is one box, a 128-token
+// block eight, and every tile feeds a full 64 x 128 wgmma whatever the block size.
+#pragma once
+
+#include <cute/tensor.hpp>
+#include <cute/arch/mma_sm90.hpp>
+#include <cute/atom/mma_traits_sm90_gmma.hpp>
+#include <cutlass/arch/barrier.h>
+#include <cutlass/pipeline/sm90_pipeline.hpp>
+
+namespace triageattention::attention {
+
+using namespace cute;
+
+template <class Element_, int kHeadDim_, int kBlockM_>
+struct AttentionTraits {
+  using Element = Element_;  // cute::half_t or cute::bfloat16_t
+  static constexpr int kHeadDim = kHeadDim_;
+  static constexpr int kBlockM = kBlockM_;  // query rows per CTA = the pattern's q_block_size
+  static_assert(kHeadDim == 64 || kHeadDim == 128, "head dim must be 64 or 128");
+  static_assert(kBlockM == 64 || kBlockM == 128, "query tile must be 64 or 128 rows");
+
+  static constexpr int kBlockN = 128;  // keys per tile
+  static constexpr int kBoxRows = 16;  // gather granularity: the smallest key block
+  static constexpr int kBoxesPerTile = kBlockN / kBoxRows;
+  static constexpr int kStages = 2;
+  static constexpr int kConsumerWarpgroups = kBlockM / 64;
+  static constexpr int kThreads = 128 * (1 + kConsumerWarpgroups);
+
+  // Q and K: head dim contiguous (K-major for S = Q K^T). V: head dim contiguous, which is
+  // MN-major for O = P V (16-bit wgmma reads B transposed from shared memory).
+  using SmemLayoutQ = decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{},
+                                             make_shape(Int<kBlockM>{}, Int<kHeadDim>{})));
+  using SmemLayoutK = decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{},
+                                             make_shape(Int<kBlockN>{}, Int<kHeadDim>{}, Int<kStages>{})));
+  using SmemLayoutV = decltype(tile_to_shape(GMMA::Layout_MN_SW128_Atom<Element>{},
+                                             make_shape(Int<kHeadDim>{}, Int<kBlockN>{}, Int<kStages>{})));
+  // One gathered box of K (kBoxRows x D) and of V (D x kBoxRows) inside a stage. A box starts on
+  // a whole 8-row swizzle atom, so every box of a stage has this same layout.
+  using SmemLayoutKBox = decltype(flat_divide(SmemLayoutK{}(_, _, 0),
+                                              Shape<Int<kBoxRows>, Int<kHeadDim>>{})(_, _, 0, 0));
+  using SmemLayoutVBox = decltype(flat_divide(SmemLayoutV{}(_, _, 0),
+                                              Shape<Int<kHeadDim>, Int<kBoxRows>>{})(_, _, 0, 0));
+
+  using AtomLayout = Layout<Shape<Int<kConsumerWarpgroups>, _1, _1>>;
+  using TiledMmaQK = decltype(make_tiled_mma(
+      GMMA::ss_op_selector<Element, Element, float, Shape<_64, Int<kBlockN>, Int<kHeadDim>>,
+                           GMMA::Major::K, GMMA::Major::K>(),
+      AtomLayout{}));
+  using TiledMmaPV = decltype(make_tiled_mma(
+      GMMA::rs_op_selector<Element, Element, float, Shape<_64, Int<kHeadDim>, Int<kBlockN>>,
+                           GMMA::Major::K, GMMA::Major::MN>(),
+      AtomLayout{}));
+
+  using PipelineK = cutlass::PipelineTmaAsync<kStages>;
+  using PipelineV = cutlass::PipelineTmaAsync<kStages>;
+  static constexpr int kQBytes = kBlockM * kHeadDim * int(sizeof(Element));
+  static constexpr int kTileBytes = kBlockN * kHeadDim * int(sizeof(Element));
+
+  struct SharedStorage {
+    alignas(1024) cute::ArrayEngine<Element, cosize_v<SmemLayoutQ>> q;
+    alignas(1024) cute::ArrayEngine<Element, cosize_v<SmemLayoutK>> k;
+    alignas(1024) cute::ArrayEngine<Element, cosize_v<SmemLayoutV>> v;
+    typename PipelineK::SharedStorage pipeline_k;
+    typename PipelineV::SharedStorage pipeline_v;
+    alignas(8) uint64_t q_barrier;
+  };
+  static constexpr int kSmemBytes = int(sizeof(SharedStorage));
+  static_assert(kSmemBytes <= 227 * 1024, "shared memory over the sm_90 per-block limit");
+};
+
+}  // namespace triageattention::attention
