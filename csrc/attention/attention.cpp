@@ -59,8 +59,11 @@ void check_block_sparse_attention_params(const BlockSparseAttentionParams& p) {
   if (p.heads_q % p.heads_kv != 0)
     throw_invalid(fn, "heads_q (", p.heads_q, ") must be a multiple of heads_kv (", p.heads_kv,
                   ") for GQA/MQA");
-  if (p.seqlen_q < 0 || p.seqlen_k < 0 || p.seqlen_q > kInt32Max || p.seqlen_k > kInt32Max)
-    throw_invalid(fn, "seqlen_q and seqlen_k must be in [0, 2^31), got ", p.seqlen_q, ", ", p.seqlen_k);
+  // Key positions are 32-bit in the kernel, with room for one block past the end.
+  constexpr int64_t kMaxSeqlen = kInt32Max - 256;
+  if (p.seqlen_q < 0 || p.seqlen_k < 0 || p.seqlen_q > kMaxSeqlen || p.seqlen_k > kMaxSeqlen)
+    throw_invalid(fn, "seqlen_q and seqlen_k must be in [0, 2^31 - 256], got ", p.seqlen_q, ", ",
+                  p.seqlen_k);
   if (p.block_size != 16 && p.block_size != 32 && p.block_size != 64 && p.block_size != 128)
     throw_invalid(fn, "block_size must be 16, 32, 64 or 128, got ", p.block_size);
   if (p.q_block_size != 64 && p.q_block_size != 128)

@@ -15,6 +15,7 @@
 #include <cutlass/arch/barrier.h>
 #include <cutlass/arch/reg_reconfig.h>
 #include <cutlass/cutlass.h>
+#include <cutlass/numeric_conversion.h>
 #include <cutlass/pipeline/sm90_pipeline.hpp>
 
 #include "attention/attention_traits.h"
@@ -78,16 +79,18 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   extern __shared__ __align__(1024) unsigned char smem_raw[];
   auto& smem = *reinterpret_cast<typename Traits::SharedStorage*>(smem_raw);
 
-  // Tile order: the GQA group's query heads are adjacent so their CTAs share K/V tiles in L2;
-  // causal runs the longest (last) query tiles first.
+  // Tile order: the query tiles of one head are adjacent, then the heads of one GQA group, so
+  // the CTAs running at any time read the K/V of one or two kv heads, which stay in L2 (ordering
+  // heads first made every wave stream all heads' K/V from DRAM: 56% L2 hits, ncu). Causal runs
+  // a head's longest (last) query tiles first.
   const int tile = blockIdx.x;
-  const int head = tile % params.heads_q;
-  int q_block = (tile / params.heads_q) % params.num_q_blocks;
+  int q_block = tile % params.num_q_blocks;
+  const int head = (tile / params.num_q_blocks) % params.heads_q;
   const int batch = tile / (params.heads_q * params.num_q_blocks);
   if (params.causal) q_block = params.num_q_blocks - 1 - q_block;
   const int kv_head = head / (params.heads_q / params.heads_kv);
   const int pattern_head = params.pattern.pattern_heads == params.heads_q ? head : kv_head;
-  const int64_t causal_offset = int64_t(params.seqlen_k) - params.seqlen_q;
+  const int causal_offset = params.seqlen_k - params.seqlen_q;
   const Iterator blocks = Iterator::make(params.pattern, batch, pattern_head, q_block,
                                          params.block_size, params.seqlen_q, params.seqlen_k,
                                          kBlockM, params.causal);
@@ -99,7 +102,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   pipe_params.role = warpgroup == 0 ? PipelineK::ThreadCategory::Producer
                                     : PipelineK::ThreadCategory::Consumer;
   pipe_params.is_leader = threadIdx.x == 0;
-  pipe_params.num_consumers = 128 * Traits::kConsumerWarpgroups;
+  pipe_params.num_consumers = 4 * Traits::kConsumerWarpgroups;  // one release per consumer warp
   PipelineK pipeline_k(smem.pipeline_k, pipe_params, Shape<_1, _1, _1>{});
   PipelineV pipeline_v(smem.pipeline_v, pipe_params, Shape<_1, _1, _1>{});
   if (threadIdx.x == 0) cutlass::arch::ClusterTransactionBarrier::init(&smem.q_barrier, 1);
@@ -111,7 +114,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   Tensor sV = make_tensor(make_smem_ptr(smem.v.begin()), typename Traits::SmemLayoutV{});
 
   if (warpgroup == 0) {
-    cutlass::arch::warpgroup_reg_dealloc<24>();
+    cutlass::arch::warpgroup_reg_dealloc<Traits::kProducerRegisters>();
     if (threadIdx.x != 0) return;
     Tensor mQ = params.tma_q.get_tma_tensor(
         make_shape(params.seqlen_q, Int<kHeadDim>{}, params.heads_q, params.batch));
@@ -143,13 +146,18 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
 
     PipelineState k_state = cutlass::make_producer_start_state<PipelineK>();
     PipelineState v_state = cutlass::make_producer_start_state<PipelineV>();
-    for (int t = 0; t < num_tiles; ++t) {
-      int box[kBoxes];
+    // Box coordinates of a tile, read one tile ahead so that the pattern's load latency hides
+    // behind the wait for a free stage.
+    auto tile_boxes = [&](int t, int (&box)[kBoxes]) {
+      blocks.box_key_starts(t, box);
       CUTE_UNROLL
-      for (int u = 0; u < kBoxes; ++u) {
-        const int64_t start = blocks.box_key_start(t, u);
-        box[u] = start < 0 ? empty_box : int(start / kBoxRows);
-      }
+      for (int u = 0; u < kBoxes; ++u) box[u] = box[u] < 0 ? empty_box : box[u] / kBoxRows;
+    };
+    int box[kBoxes];
+    if (num_tiles > 0) tile_boxes(0, box);
+    for (int t = 0; t < num_tiles; ++t) {
+      int next_box[kBoxes];
+      if (t + 1 < num_tiles) tile_boxes(t + 1, next_box);
       pipeline_k.producer_acquire(k_state);
       CUTE_UNROLL
       for (int u = 0; u < kBoxes; ++u) {
@@ -164,9 +172,11 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
              tVs(_, 0, u, v_state.index()));
       }
       ++v_state;
+      CUTE_UNROLL
+      for (int u = 0; u < kBoxes; ++u) box[u] = next_box[u];
     }
   } else {
-    cutlass::arch::warpgroup_reg_alloc<240>();
+    cutlass::arch::warpgroup_reg_alloc<Traits::kConsumerRegisters>();
     const int thread = threadIdx.x - 128;
     typename Traits::TiledMmaQK mma_qk;
     typename Traits::TiledMmaPV mma_pv;
@@ -185,68 +195,129 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     const int warp_in_wg = (thread % 128) / 32, lane = thread % 32;
     const int row0 = (thread / 128) * 64 + warp_in_wg * 16 + lane / 4;
     const int col0 = 2 * (lane % 4);
-    const int64_t q_first = int64_t(q_block) * kBlockM;
-    const int64_t wg_first_q = q_first + (thread / 128) * 64;
+    const int q_first = q_block * kBlockM;
+    const int wg_first_q = q_first + (thread / 128) * 64;
 
-    OnlineSoftmax<2> softmax(params.scale_log2);
-    clear(accO);
-    cutlass::arch::ClusterTransactionBarrier::wait(&smem.q_barrier, 0);
+    // Pingpong between the two consumer warpgroups (named barriers 0 and 1): a warpgroup issues
+    // its wgmma only on its turn and then hands the turn over, so one warpgroup's softmax runs
+    // while the other's GEMMs use the tensor cores. Each warpgroup issues num_tiles + 1 times
+    // (S of tile 0; S of tile t with P V of tile t - 1; P V of the last tile).
+    constexpr bool kPingpong = Traits::kConsumerWarpgroups == 2;
+    const int wg = thread / 128;
+    auto wait_turn = [&] {
+      if constexpr (kPingpong) cutlass::arch::NamedBarrier::sync(256, wg);
+    };
+    auto pass_turn = [&](bool last_issue) {
+      // Warpgroup 1 started with an extra hand-over, so it skips its last one: arrivals and
+      // waits on each barrier balance.
+      if constexpr (kPingpong) {
+        if (!(last_issue && wg == 1)) cutlass::arch::NamedBarrier::arrive(256, 1 - wg);
+      }
+    };
+    if (kPingpong && wg == 1 && num_tiles > 0) cutlass::arch::NamedBarrier::arrive(256, 0);
 
-    PipelineState k_state, v_state;
-    for (int t = 0; t < num_tiles; ++t) {
-      pipeline_k.consumer_wait(k_state);
+    const bool release_lane = lane == 0;  // stages are released once per warp
+    auto mask_tile = [&](int t) {
+      int starts[kBoxes];
+      blocks.box_key_starts(t, starts);
+      if (!blocks.needs_mask(starts, wg_first_q, causal_offset, params.causal)) return;
+      // Column c of the tile is key starts[c / kBoxRows] + c % kBoxRows.
+      CUTE_UNROLL
+      for (int u = 0; u < kBoxes; ++u) {
+        const int start = starts[u];
+        CUTE_UNROLL
+        for (int half = 0; half < 2; ++half) {
+          const int j = 2 * u + half;  // column group j (8 wide) of this thread lies in box j / 2
+          CUTE_UNROLL
+          for (int pair = 0; pair < 2; ++pair) {
+            const int key = start + 8 * half + col0 + pair;
+            CUTE_UNROLL
+            for (int r = 0; r < 2; ++r) {
+              const int q = q_first + row0 + 8 * r;
+              const bool visible = start >= 0 && key < params.seqlen_k &&
+                                   (!params.causal || key <= q + causal_offset);
+              if (!visible) S(r, make_coord(pair, j, 0)) = -INFINITY;
+            }
+          }
+        }
+      }
+    };
+    auto issue_qk = [&](int stage) {
       warpgroup_fence_operand(accS);
       warpgroup_arrive();
       mma_qk.accumulate_ = GMMA::ScaleOut::Zero;
       CUTE_UNROLL
       for (int k = 0; k < size<2>(tSrQ); ++k) {
-        cute::gemm(mma_qk, tSrQ(_, _, k), tSrK(_, _, k, k_state.index()), accS);
+        cute::gemm(mma_qk, tSrQ(_, _, k), tSrK(_, _, k, stage), accS);
         mma_qk.accumulate_ = GMMA::ScaleOut::One;
       }
       warpgroup_commit_batch();
-      warpgroup_wait<0>();
-      warpgroup_fence_operand(accS);
-      pipeline_k.consumer_release(k_state);
-      ++k_state;
-
-      if (blocks.tile_needs_mask(t, wg_first_q, causal_offset, params.causal)) {
-        // Column c of the tile is key box_start[c / kBoxRows] + c % kBoxRows.
-        CUTE_UNROLL
-        for (int u = 0; u < kBoxes; ++u) {
-          const int64_t start = blocks.box_key_start(t, u);
-          CUTE_UNROLL
-          for (int half = 0; half < 2; ++half) {
-            // Column group j (8 wide) of this thread lies in box j / 2.
-            const int j = 2 * u + half;
-            CUTE_UNROLL
-            for (int pair = 0; pair < 2; ++pair) {
-              const int64_t key = start + 8 * half + col0 + pair;
-              CUTE_UNROLL
-              for (int r = 0; r < 2; ++r) {
-                const int64_t q = q_first + row0 + 8 * r;
-                const bool visible = start >= 0 && key < params.seqlen_k &&
-                                     (!params.causal || key <= q + causal_offset);
-                if (!visible) S(r, make_coord(pair, j, 0)) = -INFINITY;
-              }
-            }
-          }
-        }
-      }
-      softmax.update(S, O);
-
-      Tensor rP = make_tensor_like<Element>(accS);
-      CUTE_UNROLL
-      for (int i = 0; i < size(accS); ++i) rP(i) = Element(accS(i));
-      Tensor tOrP = make_tensor(rP.data(), accum_as_operand_a(rP.layout()));
-
-      pipeline_v.consumer_wait(v_state);
+    };
+    Tensor rP = make_tensor_like<Element>(accS);
+    Tensor tOrP = make_tensor(rP.data(), accum_as_operand_a(rP.layout()));
+    auto issue_pv = [&](int stage) {
       warpgroup_fence_operand(accO);
       warpgroup_arrive();
-      cute::gemm(mma_pv, tOrP, tOrV(_, _, _, v_state.index()), accO);
+      cute::gemm(mma_pv, tOrP, tOrV(_, _, _, stage), accO);
       warpgroup_commit_batch();
+    };
+    auto convert_p = [&] {
+      // Packed conversion: one cvt per pair of values.
+      constexpr int kValues = decltype(size(accS))::value;
+      cutlass::NumericArrayConverter<Element, float, kValues> convert;
+      *reinterpret_cast<cutlass::Array<Element, kValues>*>(rP.data()) =
+          convert(*reinterpret_cast<const cutlass::Array<float, kValues>*>(accS.data()));
+    };
+
+    OnlineSoftmax<2> softmax(params.scale_log2);
+    float correction[2];
+    clear(accO);
+    cutlass::arch::ClusterTransactionBarrier::wait(&smem.q_barrier, 0);
+
+    PipelineState k_state, v_state;
+    if (num_tiles > 0) {
+      pipeline_k.consumer_wait(k_state);
+      wait_turn();
+      issue_qk(k_state.index());
+      pass_turn(false);
+      warpgroup_wait<0>();
+      warpgroup_fence_operand(accS);
+      if (release_lane) pipeline_k.consumer_release(k_state);
+      ++k_state;
+      mask_tile(0);
+      softmax.update(S, correction);
+      convert_p();
+    }
+    // Steady state: S of tile t runs on the tensor cores while P V of tile t - 1 is queued behind
+    // it; the softmax of tile t then overlaps that P V.
+    for (int t = 1; t < num_tiles; ++t) {
+      pipeline_k.consumer_wait(k_state);
+      pipeline_v.consumer_wait(v_state);
+      wait_turn();
+      issue_qk(k_state.index());
+      issue_pv(v_state.index());
+      pass_turn(false);
+      warpgroup_wait<1>();  // S of tile t is ready
+      warpgroup_fence_operand(accS);
+      if (release_lane) pipeline_k.consumer_release(k_state);
+      ++k_state;
+      mask_tile(t);
+      softmax.update(S, correction);
+      warpgroup_wait<0>();  // P V of tile t - 1 is done: rP and O may change
+      warpgroup_fence_operand(accO);
+      if (release_lane) pipeline_v.consumer_release(v_state);
+      ++v_state;
+      OnlineSoftmax<2>::rescale(O, correction);
+      convert_p();
+    }
+    if (num_tiles > 0) {
+      pipeline_v.consumer_wait(v_state);
+      wait_turn();
+      issue_pv(v_state.index());
+      pass_turn(true);
       warpgroup_wait<0>();
       warpgroup_fence_operand(accO);
-      pipeline_v.consumer_release(v_state);
+      if (release_lane) pipeline_v.consumer_release(v_state);
       ++v_state;
     }
 
@@ -256,9 +327,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     Element* out = params.out + batch * params.out_strides.batch + head * params.out_strides.head;
     CUTE_UNROLL
     for (int r = 0; r < 2; ++r) {
-      const int64_t q = q_first + row0 + 8 * r;
+      const int q = q_first + row0 + 8 * r;
       if (q >= params.seqlen_q) continue;
-      Element* out_row = out + q * params.out_strides.seq;
+      Element* out_row = out + int64_t(q) * params.out_strides.seq;
       CUTE_UNROLL
       for (int j = 0; j < kHeadDim / 8; ++j) {
         // Two adjacent columns per store.

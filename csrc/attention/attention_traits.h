@@ -27,9 +27,17 @@ struct AttentionTraits {
   static constexpr int kBlockN = 128;  // keys per tile
   static constexpr int kBoxRows = 16;  // gather granularity: the smallest key block
   static constexpr int kBoxesPerTile = kBlockN / kBoxRows;
-  static constexpr int kStages = 2;
+  // K and V stages: as many as fit beside the Q tile, up to 3 (2 when 3 do not fit).
+  static constexpr int kStageBudget = (227 * 1024 - kBlockM * kHeadDim * 2 - 1024) / (2 * kBlockN * kHeadDim * 2);
+  static constexpr int kStages = kStageBudget >= 3 ? 3 : 2;
   static constexpr int kConsumerWarpgroups = kBlockM / 64;
   static constexpr int kThreads = 128 * (1 + kConsumerWarpgroups);
+  // Registers per thread after setmaxnreg. NOTE: if the split asks for more than the 64K
+  // registers of an SM, setmaxnreg.inc waits forever: the kernel hangs instead of failing.
+  static constexpr int kProducerRegisters = 40;
+  static constexpr int kConsumerRegisters = 232;
+  static_assert(128 * (kProducerRegisters + kConsumerWarpgroups * kConsumerRegisters) <= 65536,
+                "register split exceeds the register file");
 
   // Q and K: head dim contiguous (K-major for S = Q K^T). V: head dim contiguous, which is
   // MN-major for O = P V (16-bit wgmma reads B transposed from shared memory).

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include <cute/config.hpp>
+
 namespace triageattention::attention {
 
 struct PatternView {
@@ -17,31 +19,32 @@ struct PatternView {
 
 template <int kBoxRows, int kBoxesPerTile>
 struct BlockIterator {
+  static_assert(kBoxRows == 16 && kBoxesPerTile == 8, "shift arithmetic below assumes 8 boxes of 16");
   const int32_t* indices;  // this row of kv_indices, or nullptr (dense: entry e is block e)
   int count;               // visited blocks
-  int block_size;
-  int boxes_per_block;     // block_size / kBoxRows
+  int block_shift;         // log2(block_size): block sizes are powers of two
+  int box_shift;           // log2(block_size / kBoxRows): boxes per block
   int num_key_blocks;
-  int64_t seqlen_k;
+  int seqlen_k;
 
   __device__ static BlockIterator make(const PatternView& pattern, int batch, int pattern_head,
-                                       int q_block, int block_size, int64_t seqlen_q,
-                                       int64_t seqlen_k, int q_block_size, bool causal) {
+                                       int q_block, int block_size, int seqlen_q, int seqlen_k,
+                                       int q_block_size, bool causal) {
     BlockIterator it;
-    it.block_size = block_size;
-    it.boxes_per_block = block_size / kBoxRows;
-    it.num_key_blocks = int((seqlen_k + block_size - 1) / block_size);
+    it.block_shift = __ffs(block_size) - 1;
+    it.box_shift = it.block_shift - 4;
+    it.num_key_blocks = (seqlen_k + block_size - 1) >> it.block_shift;
     it.seqlen_k = seqlen_k;
     if (pattern.kv_indices == nullptr) {
       it.indices = nullptr;
       it.count = it.num_key_blocks;
       if (causal) {
         // Last key the tile's last query row sees (bottom-right aligned diagonal).
-        int64_t last_q = int64_t(q_block + 1) * q_block_size - 1;
+        int last_q = (q_block + 1) * q_block_size - 1;
         last_q = last_q < seqlen_q - 1 ? last_q : seqlen_q - 1;
-        const int64_t last_key = last_q + seqlen_k - seqlen_q;
-        const int64_t visible = last_key < 0 ? 0 : last_key / block_size + 1;
-        it.count = visible < it.count ? int(visible) : it.count;
+        const int last_key = last_q + seqlen_k - seqlen_q;
+        const int visible = last_key < 0 ? 0 : (last_key >> it.block_shift) + 1;
+        it.count = visible < it.count ? visible : it.count;
       }
     } else {
       const int64_t row = (int64_t(batch) * pattern.pattern_heads + pattern_head) * pattern.num_q_blocks + q_block;
@@ -52,31 +55,37 @@ struct BlockIterator {
     return it;
   }
 
-  __device__ int blocks_per_tile() const { return kBoxesPerTile / boxes_per_block; }
-
   __device__ int num_tiles() const {
-    const int per_tile = blocks_per_tile();
-    return (count + per_tile - 1) / per_tile;
+    const int blocks_per_tile_shift = 3 - box_shift;
+    return (count + (1 << blocks_per_tile_shift) - 1) >> blocks_per_tile_shift;
   }
 
-  // First key of box u of tile t, or -1 when the box holds no key (past the row's count, or an
-  // index outside [0, num_key_blocks)); such boxes are loaded from out of bounds as zeros.
-  __device__ int64_t box_key_start(int tile, int u) const {
-    const int entry = tile * blocks_per_tile() + u / boxes_per_block;
-    if (entry >= count) return -1;
-    const int block = indices ? __ldg(indices + entry) : entry;
-    if (block < 0 || block >= num_key_blocks) return -1;
-    return int64_t(block) * block_size + (u % boxes_per_block) * kBoxRows;
-  }
-
-  // Whether any element of tile t can be masked for query rows starting at first_q: an empty box,
-  // keys past the end, or (causal) keys past the diagonal of first_q.
-  __device__ bool tile_needs_mask(int tile, int64_t first_q, int64_t causal_offset, bool causal) const {
-    bool mask = false;
+  // First key of each box of tile t, or -1 when the box holds no key (past the row's count, or
+  // an index outside [0, num_key_blocks)); such boxes are loaded from out of bounds as zeros.
+  __device__ void box_key_starts(int tile, int (&starts)[kBoxesPerTile]) const {
+    const int first_entry = tile << (3 - box_shift);
+    CUTE_UNROLL
     for (int u = 0; u < kBoxesPerTile; ++u) {
-      const int64_t start = box_key_start(tile, u);
-      const int64_t last = start + kBoxRows - 1;
-      mask |= start < 0 || last >= seqlen_k || (causal && last > first_q + causal_offset);
+      const int entry = first_entry + (u >> box_shift);
+      int start = -1;
+      if (entry < count) {
+        const int block = indices ? __ldg(indices + entry) : entry;
+        if (block >= 0 && block < num_key_blocks)
+          start = (block << block_shift) + ((u & ((1 << box_shift) - 1)) << 4);
+      }
+      starts[u] = start;
+    }
+  }
+
+  // Whether any element of a tile with these box starts can be masked for query rows from
+  // first_q on: an empty box, keys past the end, or (causal) keys past first_q's diagonal.
+  __device__ bool needs_mask(const int (&starts)[kBoxesPerTile], int first_q, int causal_offset,
+                             bool causal) const {
+    bool mask = false;
+    CUTE_UNROLL
+    for (int u = 0; u < kBoxesPerTile; ++u) {
+      const int last = starts[u] + kBoxRows - 1;
+      mask |= starts[u] < 0 || last >= seqlen_k || (causal && last > first_q + causal_offset);
     }
     return mask;
   }

@@ -55,28 +55,37 @@ struct OnlineSoftmax {
   }
 
   // Turns the scores S (rows x cols view) into probabilities P in place, relative to the updated
-  // row maxima, and rescales the output accumulator O (rows x cols view) to match.
-  template <class TensorS, class TensorO>
-  __device__ void update(TensorS& s, TensorO& o) {
+  // row maxima, and returns per row the factor that rescales the output accumulated so far.
+  template <class TensorS>
+  __device__ void update(TensorS& s, float (&correction)[kRows]) {
     CUTE_UNROLL
     for (int i = 0; i < kRows; ++i) {
-      float m = row_max[i];
+      // Four independent partial reductions: a single chain over the row's 32+ values would
+      // serialize on instruction latency.
+      float part[4] = {row_max[i], -INFINITY, -INFINITY, -INFINITY};
       CUTE_UNROLL
-      for (int j = 0; j < size<1>(s); ++j) m = fmaxf(m, s(i, j));
-      m = quad_max(m);
+      for (int j = 0; j < size<1>(s); ++j) part[j % 4] = fmaxf(part[j % 4], s(i, j));
+      const float m = quad_max(fmaxf(fmaxf(part[0], part[1]), fmaxf(part[2], part[3])));
       // A row that has seen only masked keys keeps max -inf; use 0 so that no -inf - -inf occurs.
       const float m_scaled = m == -INFINITY ? 0.f : m * scale_log2;
-      const float correction = exp2f(row_max[i] * scale_log2 - m_scaled);
+      correction[i] = exp2f(row_max[i] * scale_log2 - m_scaled);
       row_max[i] = m;
-      float sum = 0.f;
+      float sums[4] = {0.f, 0.f, 0.f, 0.f};
       CUTE_UNROLL
       for (int j = 0; j < size<1>(s); ++j) {
         s(i, j) = exp2f(s(i, j) * scale_log2 - m_scaled);
-        sum += s(i, j);
+        sums[j % 4] += s(i, j);
       }
-      row_sum[i] = row_sum[i] * correction + sum;
+      row_sum[i] = row_sum[i] * correction[i] + ((sums[0] + sums[1]) + (sums[2] + sums[3]));
+    }
+  }
+
+  template <class TensorO>
+  __device__ static void rescale(TensorO& o, const float (&correction)[kRows]) {
+    CUTE_UNROLL
+    for (int i = 0; i < kRows; ++i) {
       CUTE_UNROLL
-      for (int j = 0; j < size<1>(o); ++j) o(i, j) *= correction;
+      for (int j = 0; j < size<1>(o); ++j) o(i, j) *= correction[i];
     }
   }
 

@@ -1,11 +1,11 @@
 // Hopper BSR x dense GEMM kernel: warp-specialized, TMA into a multi-stage ring, wgmma.
 //
-// Warpgroup 0 is the producer: one thread walks the work items and, for each stored block of the
-// item's block-row, issues two TMA loads into the next free stage (the dense B slice for that
-// block's K range, and the block itself). Warpgroups 1-2 consume each stage with wgmma and write
-// their half of the output tile. Items run in the order of BsrTileSchedule, each CTA taking every
-// gridDim.x-th item, so an output tile is always reduced by one CTA in a fixed order (bitwise
-// deterministic results).
+// Warpgroup 0 is the producer: one thread walks the work items and fills each stage with K depth
+// 64 of the item's block-row (TMA loads of the dense B slice for the block's K range and of the
+// block itself; small blocks are gathered several per stage). Warpgroups 1-2 consume each stage
+// with wgmma and write their part of the output tile. Items run in the order of BsrTileSchedule,
+// each CTA taking every gridDim.x-th item, so an output tile is always reduced by one CTA in a
+// fixed order (bitwise deterministic results).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -34,11 +34,11 @@ struct BsrGemmKernelParams {
   using SparseGmem = decltype(make_tensor(make_gmem_ptr(static_cast<Element const*>(nullptr)),
                                           make_shape(int{}, int{}), make_stride(int64_t{}, _1{})));
   using TmaDense = decltype(make_tma_atom(
-      SM90_TMA_LOAD{}, DenseGmem{}, typename Traits::SmemLayoutDense{}(_, _, 0),
-      make_shape(Int<Traits::kTileN>{}, Int<Traits::kStageK>{})));
+      SM90_TMA_LOAD{}, DenseGmem{}, typename Traits::SmemLayoutDenseBox{},
+      make_shape(Int<Traits::kTileN>{}, Int<Traits::kBoxK>{})));
   using TmaSparse = decltype(make_tma_atom(
-      SM90_TMA_LOAD{}, SparseGmem{}, typename Traits::SmemLayoutSparse{}(_, _, 0),
-      make_shape(Int<Traits::kBlockSize>{}, Int<Traits::kStageK>{})));
+      SM90_TMA_LOAD{}, SparseGmem{}, typename Traits::SmemLayoutSparseBox{},
+      make_shape(Int<Traits::kBlockSize>{}, Int<Traits::kBoxK>{})));
 
   TmaDense tma_dense;
   TmaSparse tma_sparse;
@@ -47,8 +47,65 @@ struct BsrGemmKernelParams {
   BsrTileSchedule schedule;
   ElementOut* C;
   int64_t ldc;
+  bool paired_stores;  // C and ldc allow storing two adjacent columns at once
   float alpha, beta;
 };
+
+// out = alpha * acc (+ beta * out when kReadC), for kCount (1 or 2) adjacent elements.
+template <bool kReadC, class ElementOut, int kCount>
+__device__ __forceinline__ void store_output(ElementOut* out, const float (&acc)[kCount], float alpha,
+                                             float beta) {
+  struct alignas(kCount * sizeof(ElementOut)) Pack {
+    ElementOut v[kCount];
+  };
+  Pack pack;
+  if constexpr (kReadC) pack = *reinterpret_cast<const Pack*>(out);
+  CUTE_UNROLL
+  for (int i = 0; i < kCount; ++i) {
+    pack.v[i] = ElementOut(kReadC ? alpha * acc[i] + beta * float(pack.v[i]) : alpha * acc[i]);
+  }
+  *reinterpret_cast<Pack*>(out) = pack;
+}
+
+// Writes one output tile from the accumulators. (M, N) coordinates are (n, m) when the operands
+// are swapped and (m, n) otherwise; element e of this thread sits at coords0(e) + offset.
+template <bool kReadC, class Traits, class Accum, class Coords>
+__device__ __forceinline__ void write_tile(const Accum& accum, const Coords& coords0, int m_offset,
+                                           int n_offset, int64_t row0, int n0,
+                                           const BsrGemmKernelParams<Traits>& params) {
+  using ElementOut = typename Traits::ElementOut;
+  const float alpha = params.alpha, beta = params.beta;
+  const int64_t ldc = params.ldc;
+  if constexpr (Traits::kSwapAB) {
+    ElementOut* out = params.C + (row0 + n_offset) * ldc + n0 + m_offset;
+    const int n_limit = params.N - n0 - m_offset;
+    CUTE_UNROLL
+    for (int e = 0; e < size(accum); e += 2) {
+      // The pair holds rows m and m + 1 of one column: two scalar stores.
+      const int n = get<0>(coords0(e)), m = get<1>(coords0(e));
+      if (n < n_limit) {
+        ElementOut* at = out + m * ldc + n;
+        store_output<kReadC, ElementOut, 1>(at, {accum(e)}, alpha, beta);
+        store_output<kReadC, ElementOut, 1>(at + ldc, {accum(e + 1)}, alpha, beta);
+      }
+    }
+  } else {
+    ElementOut* out = params.C + (row0 + m_offset) * ldc + n0 + n_offset;
+    const int n_limit = params.N - n0 - n_offset;
+    CUTE_UNROLL
+    for (int e = 0; e < size(accum); e += 2) {
+      // The pair holds columns n and n + 1 of one row.
+      const int m = get<0>(coords0(e)), n = get<1>(coords0(e));
+      ElementOut* at = out + m * ldc + n;
+      if (n + 1 < n_limit && params.paired_stores) {
+        store_output<kReadC, ElementOut, 2>(at, {accum(e), accum(e + 1)}, alpha, beta);
+      } else {
+        if (n < n_limit) store_output<kReadC, ElementOut, 1>(at, {accum(e)}, alpha, beta);
+        if (n + 1 < n_limit) store_output<kReadC, ElementOut, 1>(at + 1, {accum(e + 1)}, alpha, beta);
+      }
+    }
+  }
+}
 
 template <class Traits>
 __global__ void __launch_bounds__(Traits::kThreads, 1)
@@ -60,7 +117,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   using PipelineState = typename Pipeline::PipelineState;
   constexpr int kTileN = Traits::kTileN;
   constexpr int kBlockSize = Traits::kBlockSize;
-  constexpr int kStageK = Traits::kStageK;
+  constexpr int kBoxK = Traits::kBoxK;
+  constexpr int kBoxesPerStage = Traits::kBoxesPerStage;
   constexpr int kStepsPerBlock = Traits::kStepsPerBlock;
 
   extern __shared__ __align__(1024) unsigned char smem_raw[];
@@ -69,78 +127,119 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   const int warpgroup = threadIdx.x / 128;
   const bool is_producer = warpgroup == 0;
 
+  // Stages are released by one lane per consumer warp, after that warp's wgmma wait.
   typename Pipeline::Params pipeline_params;
   pipeline_params.transaction_bytes = Traits::kStageBytes;
   pipeline_params.role = is_producer ? Pipeline::ThreadCategory::Producer
                                      : Pipeline::ThreadCategory::Consumer;
   pipeline_params.is_leader = threadIdx.x == 0;
-  pipeline_params.num_consumers = 128 * Traits::kConsumerWarpgroups;
+  pipeline_params.num_consumers = 4 * Traits::kConsumerWarpgroups;
   Pipeline pipeline(smem.pipeline, pipeline_params, Shape<_1, _1, _1>{});
   __syncthreads();  // barrier init visible to every thread before first use
 
   Tensor sDense = make_tensor(make_smem_ptr(smem.dense.begin()), typename Traits::SmemLayoutDense{});
   Tensor sSparse = make_tensor(make_smem_ptr(smem.sparse.begin()), typename Traits::SmemLayoutSparse{});
   const int64_t num_items = params.schedule.num_items();
+  // Number of stages of a block-row holding `blocks` stored blocks.
+  auto stages_of = [](int64_t blocks) {
+    return (blocks + kBoxesPerStage - 1) / kBoxesPerStage * kStepsPerBlock;
+  };
 
   if (is_producer) {
-    cutlass::arch::warpgroup_reg_dealloc<40>();
+    cutlass::arch::warpgroup_reg_dealloc<Traits::kProducerRegisters>();
     if (threadIdx.x != 0) return;
     cute::prefetch_tma_descriptor(params.tma_dense.get_tma_descriptor());
     cute::prefetch_tma_descriptor(params.tma_sparse.get_tma_descriptor());
 
-    // (kTileN, kStageK, n_tiles, k_steps) and (bs, kStageK, nnzb, steps_per_block) coordinates.
+    // Global coordinates: (kTileN, kBoxK, n tiles, K / kBoxK) and (bs, kBoxK, nnzb, steps).
     Tensor gDense = local_tile(params.tma_dense.get_tma_tensor(make_shape(params.N, params.K)),
-                               make_shape(Int<kTileN>{}, Int<kStageK>{}), make_coord(_, _));
+                               make_shape(Int<kTileN>{}, Int<kBoxK>{}), make_coord(_, _));
     Tensor gSparse = local_tile(
         params.tma_sparse.get_tma_tensor(make_shape(params.num_sparse_rows, kBlockSize)),
-        make_shape(Int<kBlockSize>{}, Int<kStageK>{}), make_coord(_, _));
+        make_shape(Int<kBlockSize>{}, Int<kBoxK>{}), make_coord(_, _));
+    // Stages split into their loads: (kTileN, kBoxK, 1, boxes, stages), (bs, kBoxK, 1, boxes, stages).
+    Tensor sDenseBoxes = flat_divide(sDense, Shape<Int<kTileN>, Int<kBoxK>>{});
+    Tensor sSparseBoxes = flat_divide(sSparse, Shape<Int<kBlockSize>, Int<kBoxK>>{});
     auto [tDg, tDs] = tma_partition(params.tma_dense, Int<0>{}, Layout<_1>{},
-                                    group_modes<0, 2>(sDense), group_modes<0, 2>(gDense));
+                                    group_modes<0, 2>(sDenseBoxes), group_modes<0, 2>(gDense));
     auto [tSg, tSs] = tma_partition(params.tma_sparse, Int<0>{}, Layout<_1>{},
-                                    group_modes<0, 2>(sSparse), group_modes<0, 2>(gSparse));
-    // A block whose column is out of range loads this K step, which lies past the end of B:
-    // TMA fills it with zeros, so the block contributes nothing and nothing is read.
-    const int k_step_out_of_range = params.K / kStageK;
+                                    group_modes<0, 2>(sSparseBoxes), group_modes<0, 2>(gSparse));
+    // A slot with no block (past the row's end, or a column out of range) loads from past the
+    // end of B and of the stored blocks: TMA fills it with zeros and nothing is read.
+    const int dense_past_end = params.K / kBoxK;
+    const int sparse_past_end = params.num_sparse_rows / kBlockSize;
 
     PipelineState write_state = cutlass::make_producer_start_state<Pipeline>();
     for (int64_t i = blockIdx.x; i < num_items; i += gridDim.x) {
       const auto item = params.schedule.item(i);
       const auto range = params.blocks.row(item.row);
-      for (int64_t j = range.begin; j < range.end; ++j) {
-        const int col = params.blocks.column(j);
+      // Column indices of a stage's blocks (-1: no block), read one stage ahead so the load
+      // latency hides behind the wait for a free stage.
+      auto load_columns = [&](int64_t first, int (&cols)[kBoxesPerStage]) {
+        CUTE_UNROLL
+        for (int box = 0; box < kBoxesPerStage; ++box) {
+          cols[box] = first + box < range.end ? params.blocks.column(first + box) : -1;
+        }
+      };
+      int cols[kBoxesPerStage];
+      load_columns(range.begin, cols);
+      for (int64_t j = range.begin; j < range.end; j += kBoxesPerStage) {
+        int next_cols[kBoxesPerStage];
+        load_columns(j + kBoxesPerStage, next_cols);
         for (int split = 0; split < kStepsPerBlock; ++split) {
-          const int k_step = col >= 0 ? col * kStepsPerBlock + split : k_step_out_of_range;
           pipeline.producer_acquire(write_state);
           auto* full_barrier = pipeline.producer_get_barrier(write_state);
-          copy(params.tma_dense.with(*full_barrier), tDg(_, item.n_tile, k_step),
-               tDs(_, write_state.index()));
-          copy(params.tma_sparse.with(*full_barrier), tSg(_, int(j), split),
-               tSs(_, write_state.index()));
+          CUTE_UNROLL
+          for (int box = 0; box < kBoxesPerStage; ++box) {
+            const int64_t block = j + box;
+            const int col = cols[box];
+            const int k_box = col >= 0 ? col * kStepsPerBlock + split : dense_past_end;
+            const int s_box = block < range.end ? int(block) : sparse_past_end;
+            copy(params.tma_dense.with(*full_barrier), tDg(_, item.n_tile, k_box),
+                 tDs(_, 0, box, write_state.index()));
+            copy(params.tma_sparse.with(*full_barrier), tSg(_, s_box, split),
+                 tSs(_, 0, box, write_state.index()));
+          }
           ++write_state;
         }
+        CUTE_UNROLL
+        for (int box = 0; box < kBoxesPerStage; ++box) cols[box] = next_cols[box];
       }
     }
     pipeline.producer_tail(write_state);
   } else {
-    cutlass::arch::warpgroup_reg_alloc<232>();
+    cutlass::arch::warpgroup_reg_alloc<Traits::kConsumerRegisters>();
     const int consumer_thread = threadIdx.x - 128;
+    const bool release_lane = threadIdx.x % 32 == 0;
     typename Traits::TiledMma tiled_mma;
     auto thread_mma = tiled_mma.get_thread_slice(consumer_thread);
-    Tensor tCsDense = thread_mma.partition_A(sDense);   // (MMA, MMA_M, MMA_K, stages)
-    Tensor tCsSparse = thread_mma.partition_B(sSparse); // (MMA, MMA_N, MMA_K, stages)
-    Tensor tCrDense = thread_mma.make_fragment_A(tCsDense);
-    Tensor tCrSparse = thread_mma.make_fragment_B(tCsSparse);
-    Tensor accum = partition_fragment_C(tiled_mma, Shape<Int<kTileN>, Int<kBlockSize>>{});
-    // (dense column n, block row m) of every accumulator element of this thread.
-    Tensor tCcoord = thread_mma.partition_C(make_identity_tensor(Shape<Int<kTileN>, Int<kBlockSize>>{}));
-    static_assert(size(decltype(accum){}) == size(decltype(tCcoord){}), "accumulator/coordinate mismatch");
+    // wgmma operand A is the dense slice when swapped, the stored block otherwise.
+    auto smem_a = [&] {
+      if constexpr (Traits::kSwapAB) return sDense; else return sSparse;
+    }();
+    auto smem_b = [&] {
+      if constexpr (Traits::kSwapAB) return sSparse; else return sDense;
+    }();
+    Tensor tCrA = thread_mma.make_fragment_A(thread_mma.partition_A(smem_a));  // (MMA, M, K, stages)
+    Tensor tCrB = thread_mma.make_fragment_B(thread_mma.partition_B(smem_b));  // (MMA, N, K, stages)
+    using TileShape = typename Traits::MmaTileShape;
+    Tensor accum = partition_fragment_C(tiled_mma, TileShape{});
+    // MMA-order (M, N) coordinates of the accumulator elements. Thread 0's are compile-time
+    // constants and every thread's are those plus one offset: keeping only the offset saves two
+    // registers per element (hoisted per-element coordinates made the 128-register tiles spill).
+    Tensor coords0 = tiled_mma.get_thread_slice(0).partition_C(make_identity_tensor(TileShape{}));
+    const auto thread_coord = thread_mma.partition_C(make_identity_tensor(TileShape{}))(0);
+    const int m_offset = get<0>(thread_coord) - get<0>(coords0(0));
+    const int n_offset = get<1>(thread_coord) - get<1>(coords0(0));
+    static_assert(size(decltype(accum){}) == size(decltype(coords0){}), "accumulator/coordinate mismatch");
+    static_assert(size(decltype(accum){}) % 2 == 0, "accumulators come in adjacent pairs");
 
     PipelineState read_state;
     PipelineState release_state;
     for (int64_t i = blockIdx.x; i < num_items; i += gridDim.x) {
       const auto item = params.schedule.item(i);
       const auto range = params.blocks.row(item.row);
-      const int64_t num_steps = (range.end - range.begin) * kStepsPerBlock;
+      const int64_t num_steps = stages_of(range.end - range.begin);
 
       clear(accum);
       tiled_mma.accumulate_ = GMMA::ScaleOut::One;
@@ -149,16 +248,16 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
         warpgroup_fence_operand(accum);
         warpgroup_arrive();
         CUTE_UNROLL
-        for (int k = 0; k < size<2>(tCrDense); ++k) {
-          cute::gemm(tiled_mma, tCrDense(_, _, k, read_state.index()),
-                     tCrSparse(_, _, k, read_state.index()), accum);
+        for (int k = 0; k < size<2>(tCrA); ++k) {
+          cute::gemm(tiled_mma, tCrA(_, _, k, read_state.index()), tCrB(_, _, k, read_state.index()),
+                     accum);
         }
         warpgroup_commit_batch();
         // Keep one batch of wgmma in flight; the stage before it is now free.
         warpgroup_wait<1>();
         warpgroup_fence_operand(accum);
         if (step > 0) {
-          pipeline.consumer_release(release_state);
+          if (release_lane) pipeline.consumer_release(release_state);
           ++release_state;
         }
         ++read_state;
@@ -166,23 +265,17 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       warpgroup_wait<0>();
       warpgroup_fence_operand(accum);
       if (num_steps > 0) {
-        pipeline.consumer_release(release_state);
+        if (release_lane) pipeline.consumer_release(release_state);
         ++release_state;
       }
 
       // Epilogue: C[row0 + m, n0 + n] = alpha * acc + beta * C (C is not read when beta == 0).
       const int64_t row0 = int64_t(item.row) * kBlockSize;
       const int n0 = item.n_tile * kTileN;
-      const float alpha = params.alpha, beta = params.beta;
-      CUTE_UNROLL
-      for (int e = 0; e < size(accum); ++e) {
-        const int n = n0 + get<0>(tCcoord(e));
-        if (n < params.N) {
-          ElementOut* out = params.C + (row0 + get<1>(tCcoord(e))) * params.ldc + n;
-          float value = alpha * accum(e);
-          if (beta != 0.f) value += beta * float(*out);
-          *out = ElementOut(value);
-        }
+      if (params.beta == 0.f) {
+        write_tile<false>(accum, coords0, m_offset, n_offset, row0, n0, params);
+      } else {
+        write_tile<true>(accum, coords0, m_offset, n_offset, row0, n0, params);
       }
     }
   }
@@ -208,10 +301,10 @@ void launch_bsr_gemm(const BsrGemmParams& p, const int* row_order, cudaStream_t 
   const int num_sparse_rows = int((p.nnzb > 0 ? p.nnzb : 1) * bs);
   auto sparse = make_tensor(make_gmem_ptr(static_cast<Element const*>(p.values)),
                             make_shape(num_sparse_rows, bs), make_stride(int64_t(bs), _1{}));
-  kp.tma_dense = make_tma_atom(SM90_TMA_LOAD{}, dense, typename Traits::SmemLayoutDense{}(_, _, 0),
-                               make_shape(Int<Traits::kTileN>{}, Int<Traits::kStageK>{}));
-  kp.tma_sparse = make_tma_atom(SM90_TMA_LOAD{}, sparse, typename Traits::SmemLayoutSparse{}(_, _, 0),
-                                make_shape(Int<bs>{}, Int<Traits::kStageK>{}));
+  kp.tma_dense = make_tma_atom(SM90_TMA_LOAD{}, dense, typename Traits::SmemLayoutDenseBox{},
+                               make_shape(Int<Traits::kTileN>{}, Int<Traits::kBoxK>{}));
+  kp.tma_sparse = make_tma_atom(SM90_TMA_LOAD{}, sparse, typename Traits::SmemLayoutSparseBox{},
+                                make_shape(Int<bs>{}, Int<Traits::kBoxK>{}));
   kp.N = int(p.N);
   kp.K = int(p.K);
   kp.num_sparse_rows = num_sparse_rows;
@@ -219,14 +312,15 @@ void launch_bsr_gemm(const BsrGemmParams& p, const int* row_order, cudaStream_t 
                            p.nnzb,         p.topk,        int(p.K / bs)};
 
   const int sm_count = detail::current_device_sm_count();
-  // Band width: enough dense-column tiles that one wave of CTAs spans a few of them, so the B
-  // slices in use stay few (L2-resident) while A's rows are re-read once per band.
+  // Band width: just enough dense-column tiles for one wave of CTAs, so the B slices in use
+  // stay few and L2-resident beside A (A's rows are re-read once per band).
   int band = (sm_count + num_rows - 1) / num_rows;
-  band = band < 4 ? 4 : band;
   band = band > num_n_tiles ? num_n_tiles : band;
   kp.schedule = BsrTileSchedule{num_rows, num_n_tiles, band, row_order};
   kp.C = static_cast<ElementOut*>(p.C);
   kp.ldc = p.ldc;
+  kp.paired_stores = p.ldc % 2 == 0 &&
+                     reinterpret_cast<std::uintptr_t>(p.C) % (2 * sizeof(ElementOut)) == 0;
   kp.alpha = p.alpha;
   kp.beta = p.beta;
 

@@ -10,12 +10,14 @@
 
 #include <cuda_runtime_api.h>
 
+#include <climits>
 #include <cstdint>
 #include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
 
+#include "triageattention/attention.h"
 #include "triageattention/reference.h"
 #include "triageattention/sparse_gemm.h"
 
@@ -94,9 +96,11 @@ std::string shape_str(const Array& a) {
   return s + "]";
 }
 
-// Dense row-major layout; dimensions of extent 1 may carry any stride, as in torch and NumPy.
+// Dense row-major layout; dimensions of extent 1 may carry any stride, and an array with no
+// element any strides, as in torch and NumPy.
 template <typename Array>
 bool is_contiguous(const Array& a) {
+  if (a.size() == 0) return true;
   int64_t expected = 1;
   for (size_t i = a.ndim(); i-- > 0;) {
     if (a.shape(i) != 1 && a.stride(i) != expected) return false;
@@ -376,6 +380,188 @@ void reference_bsr_gemm(std::optional<HostIndex> crow, HostIndex col, HostValues
   ta::reference::bsr_gemm(A, B.data(), N, ldb, C.data(), ldc, alpha, beta);
 }
 
+// Element strides {batch, head, seq} of a [B, H, S, D] array whose last dimension must be
+// contiguous. A dimension of extent 1 never moves an address, and frameworks report arbitrary
+// strides for it (after unsqueeze or as_strided, say); it gets its contiguous value instead, which
+// the kernel's stride rules (multiples of 16 bytes, for the TMA descriptors) always accept. An
+// array with no element is never read (its strides may all be 0).
+template <typename Array>
+ta::AttentionStrides attention_strides(const char* fn, const char* name, const Array& a) {
+  const int64_t H = int64_t(a.shape(1)), S = int64_t(a.shape(2)), D = int64_t(a.shape(3));
+  if (a.size() > 0 && D > 1 && a.stride(3) != 1)
+    value_error(fn, ": ", name, " must have stride 1 in its last (head_dim) dimension, got ",
+                "strides (", a.stride(0), ", ", a.stride(1), ", ", a.stride(2), ", ", a.stride(3),
+                ")");
+  return {a.shape(0) == 1 ? H * S * D : a.stride(0), H == 1 ? S * D : a.stride(1),
+          S == 1 ? D : a.stride(2)};
+}
+
+template <typename A, typename B>
+bool same_shape(const A& a, const B& b) {
+  if (a.ndim() != b.ndim()) return false;
+  for (size_t i = 0; i < a.ndim(); ++i)
+    if (a.shape(i) != b.shape(i)) return false;
+  return true;
+}
+
+template <typename Array>
+int to_int(const char* fn, const char* what, const Array& a, size_t dim) {
+  if (a.shape(dim) > size_t(INT_MAX))
+    value_error(fn, ": ", what, " must be < 2^31, got ", a.shape(dim));
+  return int(a.shape(dim));
+}
+
+void block_sparse_attention(Input q, Input k, Input v, Output out, std::optional<Output> lse,
+                            std::optional<Input> kv_indices, std::optional<Input> kv_counts,
+                            int block_size, int q_block_size, bool causal, float scale,
+                            std::uintptr_t stream) {
+  constexpr const char* fn = "block_sparse_attention";
+  using Code = nb::dlpack::dtype_code;
+
+  const std::optional<ta::DType> dtype = float_dtype(q.dtype());
+  if (!dtype || *dtype == ta::DType::kFloat32)
+    type_error(fn, ": q must be float16 or bfloat16, got ", dtype_str(q.dtype()));
+  auto same_dtype = [&](const char* name, nb::dlpack::dtype t) {
+    if (t != q.dtype())
+      type_error(fn, ": ", name, " must have q's dtype (", dtype_str(q.dtype()), "), got ",
+                 dtype_str(t));
+  };
+  same_dtype("k", k.dtype());
+  same_dtype("v", v.dtype());
+  same_dtype("out", out.dtype());
+  if (lse && !is_dtype(lse->dtype(), Code::Float, 32))
+    type_error(fn, ": lse must be float32, got ", dtype_str(lse->dtype()));
+  if (kv_indices.has_value() != kv_counts.has_value())
+    value_error(fn, ": kv_indices and kv_counts must both be given (block-sparse) or both be None "
+                "(dense)");
+  if (kv_indices && !is_dtype(kv_indices->dtype(), Code::Int, 32))
+    type_error(fn, ": kv_indices must be int32, got ", dtype_str(kv_indices->dtype()));
+  if (kv_counts && !is_dtype(kv_counts->dtype(), Code::Int, 32))
+    type_error(fn, ": kv_counts must be int32, got ", dtype_str(kv_counts->dtype()));
+
+  check_ndim(fn, "q", q, 4, "[batch, heads_q, seqlen_q, head_dim]");
+  check_ndim(fn, "k", k, 4, "[batch, heads_kv, seqlen_k, head_dim]");
+  check_ndim(fn, "v", v, 4, "[batch, heads_kv, seqlen_k, head_dim]");
+  check_ndim(fn, "out", out, 4, "[batch, heads_q, seqlen_q, head_dim]");
+  if (lse) check_ndim(fn, "lse", *lse, 3, "[batch, heads_q, seqlen_q]");
+  if (kv_indices)
+    check_ndim(fn, "kv_indices", *kv_indices, 4,
+               "[batch, pattern_heads, num_q_blocks, max_blocks]");
+  if (kv_counts) check_ndim(fn, "kv_counts", *kv_counts, 3, "[batch, pattern_heads, num_q_blocks]");
+
+  const int B = to_int(fn, "batch", q, 0), Hq = to_int(fn, "heads_q", q, 1);
+  const int Hkv = to_int(fn, "heads_kv", k, 1), D = to_int(fn, "head_dim", q, 3);
+  const int64_t Sq = int64_t(q.shape(2)), Sk = int64_t(k.shape(2));
+  if (int64_t(k.shape(0)) != B || int64_t(k.shape(3)) != D)
+    value_error(fn, ": k must be [batch, heads_kv, seqlen_k, head_dim] with q's batch (", B,
+                ") and head_dim (", D, "), got shape ", shape_str(k));
+  if (!same_shape(v, k))
+    value_error(fn, ": v must have k's shape ", shape_str(k), ", got ", shape_str(v));
+  if (!same_shape(out, q))
+    value_error(fn, ": out must have q's shape ", shape_str(q), ", got ", shape_str(out));
+  if (lse && (int64_t(lse->shape(0)) != B || int64_t(lse->shape(1)) != Hq ||
+              int64_t(lse->shape(2)) != Sq))
+    value_error(fn, ": lse must be [batch, heads_q, seqlen_q] = [", B, ", ", Hq, ", ", Sq,
+                "], got ", shape_str(*lse));
+  if (Hkv < 1) value_error(fn, ": heads_kv must be >= 1, got k of shape ", shape_str(k));
+  if (Hq % Hkv != 0)
+    value_error(fn, ": heads_q (", Hq, ") must be a multiple of heads_kv (", Hkv, ") for GQA/MQA");
+  if (block_size != 16 && block_size != 32 && block_size != 64 && block_size != 128)
+    value_error(fn, ": block_size must be 16, 32, 64 or 128, got ", block_size);
+  if (q_block_size != 64 && q_block_size != 128)
+    value_error(fn, ": q_block_size must be 64 or 128, got ", q_block_size);
+
+  int pattern_heads = 0, max_blocks = 0;
+  if (kv_indices) {
+    const int64_t nq = ta::num_query_blocks(Sq, q_block_size);
+    pattern_heads = to_int(fn, "pattern heads", *kv_indices, 1);
+    max_blocks = to_int(fn, "max_blocks", *kv_indices, 3);
+    if (pattern_heads != Hkv && pattern_heads != Hq)
+      value_error(fn, ": kv_indices must have heads_kv (", Hkv, ", one pattern per GQA group) or "
+                  "heads_q (", Hq, ") pattern heads, got shape ", shape_str(*kv_indices));
+    if (int64_t(kv_indices->shape(0)) != B || int64_t(kv_indices->shape(2)) != nq)
+      value_error(fn, ": kv_indices must be [batch, pattern_heads, ceil(seqlen_q / q_block_size), "
+                  "max_blocks] = [", B, ", ", pattern_heads, ", ", nq, ", max_blocks], got ",
+                  shape_str(*kv_indices));
+    if (int64_t(kv_counts->shape(0)) != B || int64_t(kv_counts->shape(1)) != pattern_heads ||
+        int64_t(kv_counts->shape(2)) != nq)
+      value_error(fn, ": kv_counts must be [batch, pattern_heads, num_q_blocks] = [", B, ", ",
+                  pattern_heads, ", ", nq, "], got ", shape_str(*kv_counts));
+    if (!is_contiguous(*kv_indices)) value_error(fn, ": kv_indices must be contiguous");
+    if (!is_contiguous(*kv_counts)) value_error(fn, ": kv_counts must be contiguous");
+  }
+  if (lse && !is_contiguous(*lse)) value_error(fn, ": lse must be contiguous");
+
+  ta::BlockSparseAttentionParams p;
+  p.q_strides = attention_strides(fn, "q", q);
+  p.k_strides = attention_strides(fn, "k", k);
+  p.v_strides = attention_strides(fn, "v", v);
+  p.out_strides = attention_strides(fn, "out", out);
+
+  SameCudaDevice device(fn);
+  device.add("q", q);
+  device.add("k", k);
+  device.add("v", v);
+  device.add("out", out);
+  if (lse) device.add("lse", *lse);
+  if (kv_indices) device.add("kv_indices", *kv_indices);
+  if (kv_counts) device.add("kv_counts", *kv_counts);
+
+  p.q = q.data();
+  p.k = k.data();
+  p.v = v.data();
+  p.out = out.data();
+  p.lse = lse ? static_cast<float*>(lse->data()) : nullptr;
+  p.batch = B;
+  p.heads_q = Hq;
+  p.heads_kv = Hkv;
+  p.seqlen_q = Sq;
+  p.seqlen_k = Sk;
+  p.head_dim = D;
+  p.dtype = *dtype;
+  if (kv_indices) {
+    // An empty array may carry a null pointer, which would read as dense mode; the kernel never
+    // dereferences an empty pattern, so any aligned non-null address stands in for it.
+    static const int32_t kEmptyPattern = 0;
+    const auto* indices = static_cast<const int32_t*>(kv_indices->data());
+    const auto* counts = static_cast<const int32_t*>(kv_counts->data());
+    p.kv_indices = indices ? indices : &kEmptyPattern;
+    p.kv_counts = counts ? counts : &kEmptyPattern;
+  }
+  p.pattern_heads = pattern_heads;
+  p.max_blocks = max_blocks;
+  p.block_size = block_size;
+  p.q_block_size = q_block_size;
+  p.causal = causal;
+  p.scale = scale;
+
+  DeviceGuard guard(device.device());
+  nb::gil_scoped_release release;
+  ta::block_sparse_attention(p, reinterpret_cast<cudaStream_t>(stream));
+}
+
+bool attention_is_built(const std::string& dtype, int head_dim, int q_block_size) {
+  const ta::DType t = parse_dtype(dtype, "dtype");
+  if (t == ta::DType::kFloat32 || (head_dim != 64 && head_dim != 128) ||
+      (q_block_size != 64 && q_block_size != 128))
+    return false;
+  // Only the dispatcher knows which instances were compiled, and it says so through its check:
+  // ask it about a problem with no rows (batch 0), whose pointers it never looks at.
+  ta::BlockSparseAttentionParams p;
+  p.batch = 0;
+  p.heads_q = p.heads_kv = 1;
+  p.head_dim = head_dim;
+  p.dtype = t;
+  p.q_block_size = q_block_size;
+  try {
+    ta::check_block_sparse_attention_params(p);
+  } catch (const std::invalid_argument& e) {
+    if (std::string(e.what()).find("this build has no kernel") == std::string::npos) throw;
+    return false;
+  }
+  return true;
+}
+
 int cuda_device_count() {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess) {
@@ -388,7 +574,9 @@ int cuda_device_count() {
 }  // namespace
 
 NB_MODULE(_C, m) {
-  m.doc() = "TriageAttention core (nanobind, DLPack): no torch ABI; use triageattention.bsr_matmul";
+  m.doc() =
+      "TriageAttention core (nanobind, DLPack): no torch ABI; use triageattention.bsr_matmul and\n"
+      "triageattention.block_sparse_attention";
 
   m.def("bsr_gemm", &bsr_gemm, nb::arg("crow").none(), nb::arg("col"), nb::arg("values"),
         nb::arg("B"), nb::arg("C"), nb::arg("M"), nb::arg("K"), nb::arg("alpha"), nb::arg("beta"),
@@ -412,6 +600,23 @@ NB_MODULE(_C, m) {
         "CPU reference of bsr_gemm in double precision on NumPy arrays (int64 indices,\n"
         "float32 values [nnzb, bs, bs], B [K, N], C [M, N] updated in place). crow=None takes\n"
         "the fixed top-k form. Blocks whose column lies outside [0, K/bs) are skipped.");
+  m.def("block_sparse_attention", &block_sparse_attention, nb::arg("q"), nb::arg("k"), nb::arg("v"),
+        nb::arg("out"), nb::arg("lse").none(), nb::arg("kv_indices").none(),
+        nb::arg("kv_counts").none(), nb::arg("block_size"), nb::arg("q_block_size"),
+        nb::arg("causal"), nb::arg("scale"), nb::arg("stream"),
+        "Block-sparse attention forward on the CUDA stream `stream` (a cudaStream_t as int).\n\n"
+        "q and out [B, Hq, Sq, D], k and v [B, Hkv, Sk, D]: float16 or bfloat16, any strides with\n"
+        "a contiguous last dimension (other strides multiples of 8 elements, data 16-byte\n"
+        "aligned; out: multiples of 2, 4-byte aligned). lse [B, Hq, Sq] float32 contiguous or\n"
+        "None.\n"
+        "kv_indices [B, Hs, ceil(Sq / q_block_size), max_blocks] and kv_counts [B, Hs, nQ], int32\n"
+        "contiguous, Hs = Hkv or Hq; both None selects dense attention. Causal is bottom-right\n"
+        "aligned (query i sees key j iff j <= i + Sk - Sq). scale 0 selects 1/sqrt(D). Rows that\n"
+        "see no key get out = 0, lse = -inf. Never synchronizes.");
+  m.def("attention_is_built", &attention_is_built, nb::arg("dtype"), nb::arg("head_dim"),
+        nb::arg("q_block_size"),
+        "Whether this build holds the attention kernel for ('float16'|'bfloat16', head_dim,\n"
+        "q_block_size); the key block size is a runtime parameter, so every one is built.");
   m.def("cuda_device_count", &cuda_device_count,
         "Number of visible CUDA devices; 0 when there is none or no usable driver.");
 }

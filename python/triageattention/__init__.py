@@ -8,8 +8,19 @@ package still imports, and ``python -m triageattention`` runs a CPU reference de
 """
 
 from . import _C
+from .attention import block_sparse_attention, dense_attention, validate_pattern
+from .flex import block_mask_from_pattern, causal_mask_mod, pattern_from_block_mask
 from .gemm import bsr_matmul
 
 __version__ = "0.1.0"
 
-__all__ = ["bsr_matmul", "__version__"]
+__all__ = [
+    "block_mask_from_pattern",
+    "block_sparse_attention",
+    "bsr_matmul",
+    "causal_mask_mod",
+    "dense_attention",
+    "pattern_from_block_mask",
+    "validate_pattern",
+    "__version__",
+]

@@ -1,13 +1,14 @@
 """torch.library custom ops over the compiled core (imported only when torch is present).
 
-The ops take the dense parts of a BSR matrix (crow or None, col, values) so that fake tensors,
-torch.compile and CUDA graphs see ordinary strided tensors. They run on the current stream of
-B's device, never synchronize, and allocate (output, workspace, padded B) only from torch's
-caching allocator, which keeps them capturable in a CUDA graph.
+The ops take plain strided tensors (the BSR GEMM takes the dense parts of a BSR matrix: crow or
+None, col, values) so that fake tensors, torch.compile and CUDA graphs see ordinary tensors.
+They run on the current stream of their inputs' device, never synchronize, and allocate
+(outputs, workspace, aligned copies) only from torch's caching allocator, which keeps them
+capturable in a CUDA graph.
 """
 
 import functools
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 
@@ -112,3 +113,76 @@ def bsr_matmul_accumulate_op(
 @bsr_matmul_accumulate_op.register_fake
 def _(crow, col, values, B, C, alpha, beta):
     return None
+
+
+def _attention_out(q):
+    """A new dense output whose dimensions are stored in q's order (torch.empty_like), as
+    FlexAttention does: q seen as .transpose(1, 2) of a [B, S, H, D] tensor, or sliced from a
+    packed qkv one, gives out stored as [B, S, H, D]. Contiguous when head_dim is not q's
+    innermost dimension (the kernel writes rows of head_dim). Fake and real implementations
+    both call this, so their strides agree."""
+    if q.stride(-1) == 1:
+        return torch.empty_like(q)
+    return q.new_empty(q.shape)
+
+
+def _attention_lse(q, return_lse):
+    # An empty placeholder when not asked for: the op's schema returns two tensors either way.
+    return q.new_empty(tuple(q.shape[:3]) if return_lse else (0,), dtype=torch.float32)
+
+
+def _kernel_readable(t):
+    """t itself when the kernel reads it in place (unit stride along head_dim, other strides of
+    extent > 1 positive multiples of 8 elements, 16-byte aligned data), else an aligned copy.
+
+    NOTE: the copy costs a read and a write of t. It happens for views the TMA descriptors cannot
+    address: head_dim not innermost, strides that are not multiples of 16 bytes, data that is
+    not 16-byte aligned (a view starting at an odd element), broadcast (stride 0) dimensions.
+    """
+    strides_ok = t.stride(-1) == 1 and all(
+        s > 0 and s % 8 == 0 for s, n in zip(t.stride()[:3], t.shape[:3]) if n > 1)
+    if strides_ok and t.data_ptr() % 16 == 0:
+        return t
+    return torch.empty(t.shape, dtype=t.dtype, device=t.device).copy_(t)
+
+
+@torch.library.custom_op(
+    "triageattention::block_sparse_attention", mutates_args=(), device_types="cuda"
+)
+def block_sparse_attention_op(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    kv_indices: Optional[torch.Tensor],
+    kv_counts: Optional[torch.Tensor],
+    block_size: int,
+    q_block_size: int,
+    causal: bool,
+    scale: float,
+    return_lse: bool,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(out, lse) of attention over the pattern's key blocks (kv_indices None: all blocks).
+    scale 0 selects 1/sqrt(head_dim); lse is an empty tensor unless return_lse."""
+    out = _attention_out(q)
+    lse = _attention_lse(q, return_lse)
+    # detach(): DLPack refuses to export tensors that require grad; it shares the storage.
+    _C.block_sparse_attention(
+        _kernel_readable(q).detach(),
+        _kernel_readable(k).detach(),
+        _kernel_readable(v).detach(),
+        out,
+        lse if return_lse else None,
+        None if kv_indices is None else kv_indices.detach(),
+        None if kv_counts is None else kv_counts.detach(),
+        block_size,
+        q_block_size,
+        causal,
+        scale,
+        torch.cuda.current_stream(q.device).cuda_stream,
+    )
+    return out, lse
+
+
+@block_sparse_attention_op.register_fake
+def _(q, k, v, kv_indices, kv_counts, block_size, q_block_size, causal, scale, return_lse):
+    return _attention_out(q), _attention_lse(q, return_lse)
