@@ -28,6 +28,14 @@ CUTE_HOST_DEVICE constexpr auto accum_as_operand_a(Layout const& l) {
                      make_layout(get<1>(groups), get<2>(l)));
 }
 
+// 2^x on the special-function unit in one instruction (exp2f without fast-math adds range
+// handling around it); flushes denormal results to zero, exact for -inf (gives 0).
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
 __device__ __forceinline__ float quad_max(float x) {
   x = fmaxf(x, __shfl_xor_sync(0xffffffff, x, 1));
   return fmaxf(x, __shfl_xor_sync(0xffffffff, x, 2));
@@ -68,12 +76,12 @@ struct OnlineSoftmax {
       const float m = quad_max(fmaxf(fmaxf(part[0], part[1]), fmaxf(part[2], part[3])));
       // A row that has seen only masked keys keeps max -inf; use 0 so that no -inf - -inf occurs.
       const float m_scaled = m == -INFINITY ? 0.f : m * scale_log2;
-      correction[i] = exp2f(row_max[i] * scale_log2 - m_scaled);
+      correction[i] = fast_exp2(row_max[i] * scale_log2 - m_scaled);
       row_max[i] = m;
       float sums[4] = {0.f, 0.f, 0.f, 0.f};
       CUTE_UNROLL
       for (int j = 0; j < size<1>(s); ++j) {
-        s(i, j) = exp2f(s(i, j) * scale_log2 - m_scaled);
+        s(i, j) = fast_exp2(s(i, j) * scale_log2 - m_scaled);
         sums[j % 4] += s(i, j);
       }
       row_sum[i] = row_sum[i] * correction[i] + ((sums[0] + sums[1]) + (sums[2] + sums[3]));
