@@ -31,14 +31,18 @@ bool aligned(const void* ptr, std::size_t bytes) {
   return reinterpret_cast<std::uintptr_t>(ptr) % bytes == 0;
 }
 
-void check_tensor(const char* name, const void* ptr, const AttentionStrides& s, std::size_t align_bytes,
-                  int64_t stride_multiple) {
+// Strides of dimensions longer than 1 must be positive multiples of stride_multiple (TMA needs
+// 16-byte strides and cannot broadcast); a dimension of extent 1 may have any stride.
+void check_tensor(const char* name, const void* ptr, const AttentionStrides& s, int64_t batch,
+                  int64_t heads, int64_t seqlen, std::size_t align_bytes, int64_t stride_multiple) {
   constexpr const char* fn = "block_sparse_attention: ";
   if (ptr == nullptr) throw_invalid(fn, name, " must be non-null");
   if (!aligned(ptr, align_bytes)) throw_invalid(fn, name, " must be ", align_bytes, "-byte aligned");
-  for (int64_t stride : {s.batch, s.head, s.seq}) {
-    if (stride < 0 || stride % stride_multiple != 0)
-      throw_invalid(fn, name, " strides must be non-negative multiples of ", stride_multiple,
+  const int64_t extents[3] = {batch, heads, seqlen};
+  const int64_t strides[3] = {s.batch, s.head, s.seq};
+  for (int i = 0; i < 3; ++i) {
+    if (extents[i] > 1 && (strides[i] <= 0 || strides[i] % stride_multiple != 0))
+      throw_invalid(fn, name, " strides must be positive multiples of ", stride_multiple,
                     " elements (", stride_multiple * 2, " bytes), got batch/head/seq strides ",
                     s.batch, "/", s.head, "/", s.seq);
   }
@@ -80,11 +84,11 @@ void check_block_sparse_attention_params(const BlockSparseAttentionParams& p) {
       throw_invalid(fn, "kv_indices and kv_counts must be 4-byte aligned int32 arrays");
   }
   if (p.batch > 0 && p.seqlen_q > 0) {
-    check_tensor("q", p.q, p.q_strides, 16, 8);
-    check_tensor("out", p.out, p.out_strides, 4, 2);
+    check_tensor("q", p.q, p.q_strides, p.batch, p.heads_q, p.seqlen_q, 16, 8);
+    check_tensor("out", p.out, p.out_strides, p.batch, p.heads_q, p.seqlen_q, 4, 2);
     if (p.seqlen_k > 0) {
-      check_tensor("k", p.k, p.k_strides, 16, 8);
-      check_tensor("v", p.v, p.v_strides, 16, 8);
+      check_tensor("k", p.k, p.k_strides, p.batch, p.heads_kv, p.seqlen_k, 16, 8);
+      check_tensor("v", p.v, p.v_strides, p.batch, p.heads_kv, p.seqlen_k, 16, 8);
     }
   }
   if (p.lse != nullptr && !aligned(p.lse, 4)) throw_invalid(fn, "lse must be 4-byte aligned");
@@ -92,6 +96,10 @@ void check_block_sparse_attention_params(const BlockSparseAttentionParams& p) {
     throw_invalid(fn, "this build has no kernel for dtype ", dtype_name(p.dtype), ", head_dim ",
                   p.head_dim, ", q_block_size ", p.q_block_size,
                   " (configure with the default TRIAGEATTENTION_DTYPES/HEAD_DIMS)");
+}
+
+bool attention_is_built(DType dtype, int head_dim, int q_block_size) {
+  return find_launcher(dtype, head_dim, q_block_size) != nullptr;
 }
 
 void block_sparse_attention(const BlockSparseAttentionParams& p, cudaStream_t stream) {

@@ -541,25 +541,7 @@ void block_sparse_attention(Input q, Input k, Input v, Output out, std::optional
 }
 
 bool attention_is_built(const std::string& dtype, int head_dim, int q_block_size) {
-  const ta::DType t = parse_dtype(dtype, "dtype");
-  if (t == ta::DType::kFloat32 || (head_dim != 64 && head_dim != 128) ||
-      (q_block_size != 64 && q_block_size != 128))
-    return false;
-  // Only the dispatcher knows which instances were compiled, and it says so through its check:
-  // ask it about a problem with no rows (batch 0), whose pointers it never looks at.
-  ta::BlockSparseAttentionParams p;
-  p.batch = 0;
-  p.heads_q = p.heads_kv = 1;
-  p.head_dim = head_dim;
-  p.dtype = t;
-  p.q_block_size = q_block_size;
-  try {
-    ta::check_block_sparse_attention_params(p);
-  } catch (const std::invalid_argument& e) {
-    if (std::string(e.what()).find("this build has no kernel") == std::string::npos) throw;
-    return false;
-  }
-  return true;
+  return ta::attention_is_built(parse_dtype(dtype, "dtype"), head_dim, q_block_size);
 }
 
 int cuda_device_count() {

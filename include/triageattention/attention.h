@@ -57,6 +57,10 @@ void check_block_sparse_attention_params(const BlockSparseAttentionParams& p);
 // CUDA graph, bitwise deterministic.
 void block_sparse_attention(const BlockSparseAttentionParams& p, cudaStream_t stream);
 
+// True when this build contains the kernel for (dtype, head dim, q_block_size); a one-config
+// build (TRIAGEATTENTION_DTYPES / HEAD_DIMS / Q_TILES) omits the others.
+bool attention_is_built(DType dtype, int head_dim, int q_block_size);
+
 // Number of query blocks of a pattern: ceil(seqlen_q / q_block_size).
 inline int64_t num_query_blocks(int64_t seqlen_q, int q_block_size) {
   return (seqlen_q + q_block_size - 1) / q_block_size;

@@ -55,18 +55,22 @@ TEST(AttentionParams, EachBadArgumentIsNamed) {
   p = valid_params(); p.q = nullptr; expect_rejected(p, "q must be non-null");
   p = valid_params(); p.k = g_buffer + 2; expect_rejected(p, "k must be 16-byte aligned");
   p = valid_params(); p.v_strides.seq = 100; expect_rejected(p, "v strides");
+  p = valid_params(); p.k_strides.head = 0; expect_rejected(p, "k strides");  // no broadcast
   p = valid_params(); p.seqlen_k = -1; expect_rejected(p, "seqlen");
 }
 
 TEST(AttentionParams, ValidParametersPass) {
   BlockSparseAttentionParams p = valid_params();
-  p.dtype = DType::kBFloat16;
-  try {
-    triageattention::check_block_sparse_attention_params(p);
-  } catch (const std::invalid_argument& e) {
-    // A one-config build may lack this kernel; nothing else may fail.
-    EXPECT_NE(std::string(e.what()).find("this build has no kernel"), std::string::npos) << e.what();
-  }
+  if (!triageattention::attention_is_built(p.dtype, p.head_dim, p.q_block_size)) GTEST_SKIP();
+  EXPECT_NO_THROW(triageattention::check_block_sparse_attention_params(p));
+  p.batch = 1;
+  p.q_strides.batch = 0;  // any stride is fine on a dimension of extent 1
+  EXPECT_NO_THROW(triageattention::check_block_sparse_attention_params(p));
+}
+
+TEST(AttentionParams, BuiltConfigurationsAreReported) {
+  EXPECT_FALSE(triageattention::attention_is_built(DType::kFloat32, 128, 128));
+  EXPECT_FALSE(triageattention::attention_is_built(DType::kBFloat16, 96, 128));
 }
 
 }  // namespace
