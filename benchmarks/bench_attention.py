@@ -340,11 +340,7 @@ class Suite:
     def describe(self, argv: List[str]) -> None:
         a = self.args
         m = self.report.meta
-        m["command"] = " ".join([os.path.basename(sys.executable), *argv])
-        m["device"] = hp.device_description(self.device)
-        m["torch / CUDA"] = f"{torch.__version__} / {torch.version.cuda}"
-        m["triageattention"] = (getattr(self.ta, "__version__", "imported") if self.ta
-                                else f"not importable ({self.ta_import_error})")
+        hp.describe_run(self.report, argv, self.device, self.ta, self.ta_import_error)
         m["problem"] = (f"q [B={a.batch}, H={a.heads}, S={a.seqlen}, D={a.head_dim}], k/v with "
                         f"{a.heads_kv} heads, {str(a.dtype).replace('torch.', '')}, standard "
                         f"normal; sparse rows: {a.density:.1%} of the key blocks per row, random, "
@@ -366,32 +362,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     torch.backends.cuda.matmul.allow_tf32 = False  # the float32 reference must be float32
     suite = Suite(args)
     suite.describe(argv)
-    p = torch.cuda.get_device_properties(suite.device)
-    if p.major != 9:
-        print(f"warning: {p.name} is sm_{p.major}{p.minor}; TriageAttention's kernels need "
-              "sm_90a (H100)", file=sys.stderr)
-    status = 0
-    try:
+    hp.warn_if_not_hopper(suite.device)
+
+    def cases():
         for causal in (False, True):
             suite.dense_case(causal)
         for bs in args.bs:
             suite.sparse_case(bs)
-    except Exception as e:
-        # Print what was measured before the failure, then the failure itself.
-        print(suite.report.markdown())
-        print(f"\nerror: {type(e).__name__}: {e}", file=sys.stderr)
-        status = 1
-    if status == 0:
-        print(suite.report.markdown())
-    if args.json:
-        suite.report.write_json(args.json)
-        print(f"wrote {args.json}", file=sys.stderr)
-    if suite.failed:
-        print("\nFAILED: a wrong result, an error in ours or a determinism MISMATCH (see above and"
-              " the notes column)", file=sys.stderr)
-        status = 1
-    return status
 
+    return hp.finish_suite(suite.report, lambda: suite.failed, cases, args.json)
 
 if __name__ == "__main__":
     sys.exit(main())

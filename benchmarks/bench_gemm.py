@@ -274,11 +274,7 @@ class Suite:
     def describe(self, argv: List[str]) -> None:
         a = self.args
         m = self.report.meta
-        m["command"] = " ".join([os.path.basename(sys.executable), *argv])
-        m["device"] = hp.device_description(self.device)
-        m["torch / CUDA"] = f"{torch.__version__} / {torch.version.cuda}"
-        m["triageattention"] = (getattr(self.ta, "__version__", "imported") if self.ta
-                                else f"not importable ({self.ta_import_error})")
+        hp.describe_run(self.report, argv, self.device, self.ta, self.ta_import_error)
         m["dtype"] = f"{str(a.dtype).replace('torch.', '')} in and out, fp32 accumulate"
         m["timing"] = (f"CUDA events around the work only; L2 flushed by zeroing "
                        f"{2 * self.timer.l2_bytes >> 20} MiB before every run; {a.warmup} "
@@ -296,32 +292,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     suite = Suite(args)
     suite.describe(argv)
-    p = torch.cuda.get_device_properties(suite.device)
-    if p.major != 9:
-        print(f"warning: {p.name} is sm_{p.major}{p.minor}; TriageAttention's kernels need "
-              "sm_90a (H100)", file=sys.stderr)
+    hp.warn_if_not_hopper(suite.device)
     gen = torch.Generator(device=suite.device).manual_seed(args.seed + 1)
-    status = 0
-    try:
+
+    def cases():
         for bs in args.bs:
             for i, density in enumerate(args.density):
                 suite.run_case(bs, density, validate=(i == 0), gen=gen)
-    except Exception as e:
-        # Print what was measured before the failure, then the failure itself.
-        print(suite.report.markdown())
-        print(f"\nerror: {type(e).__name__}: {e}", file=sys.stderr)
-        status = 1
-    if status == 0:
-        print(suite.report.markdown())
-    if args.json:
-        suite.report.write_json(args.json)
-        print(f"wrote {args.json}", file=sys.stderr)
-    if suite.failed:
-        print("\nFAILED: a wrong result, an error in ours or a determinism MISMATCH (see above and"
-              " the notes column)", file=sys.stderr)
-        status = 1
-    return status
 
+    return hp.finish_suite(suite.report, lambda: suite.failed, cases, args.json)
 
 if __name__ == "__main__":
     sys.exit(main())

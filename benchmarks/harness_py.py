@@ -11,7 +11,9 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import statistics
+import sys
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -234,3 +236,45 @@ def max_relative_error(out: torch.Tensor, ref: torch.Tensor) -> Tuple[float, Tup
     flat = int(diff.argmax())
     idx = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), diff.shape))
     return float(diff.max()) / max(float(ref.abs().max()), 1e-30), idx
+
+
+def warn_if_not_hopper(device: torch.device) -> None:
+    p = torch.cuda.get_device_properties(device)
+    if p.major != 9:
+        print(f"warning: {p.name} is sm_{p.major}{p.minor}; TriageAttention's kernels need "
+              "sm_90a (H100)", file=sys.stderr)
+
+
+def finish_suite(report: "Report", failed: bool, cases: Callable[[], None],
+                 json_path: Optional[str]) -> int:
+    """Runs `cases`, prints the table (also what was measured before an exception), writes the
+    JSON, and returns the exit status: 1 on an exception or a failed check, else 0."""
+    status = 0
+    try:
+        cases()
+    except Exception as e:
+        print(report.markdown())
+        print(f"\nerror: {type(e).__name__}: {e}", file=sys.stderr)
+        status = 1
+    if status == 0:
+        print(report.markdown())
+    if json_path:
+        report.write_json(json_path)
+        print(f"wrote {json_path}", file=sys.stderr)
+    if failed():
+        print("\nFAILED: a wrong result, an error in ours or a determinism MISMATCH (see above and"
+              " the notes column)", file=sys.stderr)
+        status = 1
+    return status
+
+
+def describe_run(report: "Report", argv: List[str], device: torch.device, package,
+                 import_error: Optional[str]) -> None:
+    """The header lines every suite's report starts with: command, device, versions."""
+    m = report.meta
+    m["command"] = " ".join([os.path.basename(sys.executable), *argv])
+    m["device"] = device_description(device)
+    m["torch / CUDA"] = f"{torch.__version__} / {torch.version.cuda}"
+    m["triageattention"] = (getattr(package, "__version__", "imported") if package
+                            else f"not importable ({import_error})")
+

@@ -47,6 +47,7 @@ void check_bsr_gemm_params(const BsrGemmParams& p);
 
 // Device workspace the general (crow) form needs for its load-balancing row order; 0 for the
 // fixed top-k form. The caller allocates it (e.g. from a caching allocator) and may reuse it.
+// The general form's size comes from CUB's sort and needs a CUDA device to query.
 std::size_t bsr_gemm_workspace_bytes(const BsrGemmParams& p);
 
 // Enqueues the product on `stream`. No host synchronization, no allocation: capturable in a CUDA

@@ -64,6 +64,18 @@ struct TypedHost {
 // Uniform(-1, 1) values rounded to `type`; returns the rounded values widened to float too.
 TypedHost random_typed(DType type, std::size_t n, std::mt19937& rng, std::vector<float>* widened);
 
+// Expects check(params) to throw std::invalid_argument whose message contains `needle`.
+template <class Check, class Params>
+void expect_rejected_by(Check check, const Params& params, const std::string& needle) {
+  try {
+    check(params);
+    ADD_FAILURE() << "accepted parameters that should fail with '" << needle << "'";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos)
+        << "message '" << e.what() << "' does not mention '" << needle << "'";
+  }
+}
+
 // Largest |got - want| relative to (|want| + rms(want)), the comparison used by the GPU tests.
 double max_scaled_error(const std::vector<float>& got, const std::vector<float>& want);
 

@@ -46,3 +46,23 @@ def rng(seed):
 def gen(seed):
     """A CUDA torch.Generator seeded per test."""
     return torch.Generator(device="cuda").manual_seed(seed)
+
+
+@pytest.fixture
+def capture_graph():
+    """Returns capture(step) -> (graph, step's outputs inside the graph): step runs once on a side
+    stream first (warm-up outside the capture, as torch recommends), then is captured."""
+
+    def capture(step):
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            step()
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            captured = step()
+        return graph, captured
+
+    return capture
+

@@ -579,7 +579,7 @@ def test_bitwise_deterministic(gen):
 
 
 @gpu
-def test_cuda_graph_replay_matches_eager(gen):
+def test_cuda_graph_replay_matches_eager(gen, capture_graph):
     require_attention(torch.float16, 64, 64)
     require_attention(torch.float16, 64, 128)  # dense_attention's query tile
     B, Hq, Hkv, S, D, bs = 2, 4, 2, 500, 64, 16
@@ -595,14 +595,7 @@ def test_cuda_graph_replay_matches_eager(gen):
                                           return_lse=True)
         return out, lse, dense_attention(q, k, v_mis, scale=0.2)
 
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):  # warm-up outside the capture, as torch recommends
-        step()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        captured = step()
+    graph, captured = capture_graph(step)
 
     for _ in range(3):  # new inputs and pattern before each replay
         new_q, new_k, new_v = make_qkv(gen, B, Hq, Hkv, S, S, D, torch.float16)

@@ -442,7 +442,7 @@ def test_bitwise_deterministic(gen, form):
 
 @gpu
 @pytest.mark.parametrize("form", ["general", "fixed"])
-def test_cuda_graph_replay_matches_eager(gen, seed, form):
+def test_cuda_graph_replay_matches_eager(gen, seed, form, capture_graph):
     bs, rows, k_blocks, N, nnzb = 32, 12, 10, 999, 40  # N = 999 captures the copy of B too
     require_kernel(torch.float16, torch.float16, bs)
     rng = np.random.default_rng(seed)
@@ -460,14 +460,7 @@ def test_cuda_graph_replay_matches_eager(gen, seed, form):
         bsr_matmul(A, B, out=acc, alpha=1.0, beta=0.5)
         return product
 
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):  # warm-up outside the capture, as torch recommends
-        step()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        captured = step()
+    graph, captured = capture_graph(step)
 
     for _ in range(3):  # new pattern, values, B and accumulator before each replay
         if form == "general":
