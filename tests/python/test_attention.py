@@ -775,7 +775,7 @@ def test_core_checks_cuda_tensors(gen):
     with pytest.raises(ValueError, match="q must be 16-byte aligned"):
         core(q_=shifted)
     odd_rows = torch.empty((1, 8, 300, 132), dtype=q.dtype, device="cuda")[..., :128]
-    with pytest.raises(ValueError, match="q strides must be non-negative multiples of 8"):
+    with pytest.raises(ValueError, match="q strides must be positive multiples of 8"):
         core(q_=torch.as_strided(odd_rows, q.shape, (8 * 300 * 130, 300 * 130, 130, 1)))
     with pytest.raises(ValueError, match=r"lse must be \[batch, heads_q, seqlen_q\]"):
         core(lse=torch.empty((1, 8, 299), device="cuda"))
