@@ -11,20 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "harness/check.h"
 #include "harness/timing.h"
 #include "triageattention/attention.h"
 
 namespace {
-
-#define CHECK_CUDA(expr)                                                                   \
-  do {                                                                                     \
-    cudaError_t err_ = (expr);                                                             \
-    if (err_ != cudaSuccess) {                                                             \
-      std::fprintf(stderr, "%s failed: %s (%s:%d)\n", #expr, cudaGetErrorString(err_),     \
-                   __FILE__, __LINE__);                                                    \
-      std::exit(1);                                                                        \
-    }                                                                                      \
-  } while (0)
 
 struct Options {
   int batch = 1, heads = 32, heads_kv = 32, head_dim = 128;
@@ -88,14 +79,14 @@ int main(int argc, char** argv) {
   const int64_t q_elems = int64_t(o.batch) * o.heads * o.seqlen * o.head_dim;
   const int64_t kv_elems = int64_t(o.batch) * o.heads_kv * o.seqlen * o.head_dim;
   __nv_bfloat16 *q, *k, *v, *out;
-  CHECK_CUDA(cudaMalloc(&q, q_elems * 2));
-  CHECK_CUDA(cudaMalloc(&k, kv_elems * 2));
-  CHECK_CUDA(cudaMalloc(&v, kv_elems * 2));
-  CHECK_CUDA(cudaMalloc(&out, q_elems * 2));
+  BENCH_CUDA_CHECK(cudaMalloc(&q, q_elems * 2));
+  BENCH_CUDA_CHECK(cudaMalloc(&k, kv_elems * 2));
+  BENCH_CUDA_CHECK(cudaMalloc(&v, kv_elems * 2));
+  BENCH_CUDA_CHECK(cudaMalloc(&out, q_elems * 2));
   fill_random<<<1024, 256>>>(q, q_elems, 1);
   fill_random<<<1024, 256>>>(k, kv_elems, 2);
   fill_random<<<1024, 256>>>(v, kv_elems, 3);
-  CHECK_CUDA(cudaDeviceSynchronize());
+  BENCH_CUDA_CHECK(cudaDeviceSynchronize());
 
   triageattention::BlockSparseAttentionParams p;
   p.q = q;
@@ -113,7 +104,7 @@ int main(int argc, char** argv) {
 
   std::printf("| case | block | ms (median) | spread | useful TFLOP/s |\n|---|---|---|---|---|\n");
   cudaStream_t stream;
-  CHECK_CUDA(cudaStreamCreate(&stream));
+  BENCH_CUDA_CHECK(cudaStreamCreate(&stream));
   triageattention::bench::Timer timer(stream);
   triageattention::bench::TimingOptions timing;
   timing.timed_runs = o.runs;
@@ -136,17 +127,17 @@ int main(int argc, char** argv) {
     int max_blocks = 0;
     const int64_t pairs = random_pattern(o, bs, false, indices, counts, max_blocks);
     int32_t *d_indices, *d_counts;
-    CHECK_CUDA(cudaMalloc(&d_indices, indices.size() * 4));
-    CHECK_CUDA(cudaMalloc(&d_counts, counts.size() * 4));
-    CHECK_CUDA(cudaMemcpy(d_indices, indices.data(), indices.size() * 4, cudaMemcpyHostToDevice));
-    CHECK_CUDA(cudaMemcpy(d_counts, counts.data(), counts.size() * 4, cudaMemcpyHostToDevice));
+    BENCH_CUDA_CHECK(cudaMalloc(&d_indices, indices.size() * 4));
+    BENCH_CUDA_CHECK(cudaMalloc(&d_counts, counts.size() * 4));
+    BENCH_CUDA_CHECK(cudaMemcpy(d_indices, indices.data(), indices.size() * 4, cudaMemcpyHostToDevice));
+    BENCH_CUDA_CHECK(cudaMemcpy(d_counts, counts.data(), counts.size() * 4, cudaMemcpyHostToDevice));
     p.kv_indices = d_indices;
     p.kv_counts = d_counts;
     p.max_blocks = max_blocks;
     p.block_size = bs;
     report("sparse 12.5%", bs, double(pairs));
-    CHECK_CUDA(cudaFree(d_indices));
-    CHECK_CUDA(cudaFree(d_counts));
+    BENCH_CUDA_CHECK(cudaFree(d_indices));
+    BENCH_CUDA_CHECK(cudaFree(d_counts));
   }
   return 0;
 }

@@ -222,6 +222,16 @@ class Suite:
         p = torch.softmax(scores, dim=-1).nan_to_num_(0.0)
         return (p @ v)[None, None]
 
+    def run_ours(self, case: str, function: str, fn: Callable[[], torch.Tensor],
+                 flops: float) -> Optional[torch.Tensor]:
+        """Times our `function`, or records why it cannot run (package not importable)."""
+        impl = f"TriageAttention {function}"
+        if self.ta is None:
+            self.report.add(hp.Row(SUITE, case, impl,
+                                   notes=f"triageattention not importable: {self.ta_import_error}"))
+            return None
+        return self.run(case, impl, fn, flops, ours=True)
+
     # -- cases -------------------------------------------------------------------------------
 
     def dense_case(self, causal: bool) -> None:
@@ -231,15 +241,9 @@ class Suite:
         case = (f"dense{' causal' if causal else ''} B{a.batch} H{a.heads}/{a.heads_kv} "
                 f"S{a.seqlen} D{a.head_dim}")
         print(f"case {case}", file=sys.stderr)
-        ours = None
-        if self.ta is None:
-            self.report.add(hp.Row(SUITE, case, "TriageAttention dense_attention",
-                                   notes=f"triageattention not importable: {self.ta_import_error}"))
-        else:
-            ours = self.run(case, "TriageAttention dense_attention",
-                            lambda: self.ta.dense_attention(self.q, self.k, self.v,
-                                                            causal=causal),
-                            flops, ours=True)
+        ours = self.run_ours(case, "dense_attention",
+                             lambda: self.ta.dense_attention(self.q, self.k, self.v,
+                                                             causal=causal), flops)
         peers = {}
         gqa = a.heads != a.heads_kv
         for name, backend in (("cuDNN", SDPBackend.CUDNN_ATTENTION),
@@ -273,16 +277,11 @@ class Suite:
                 f"H{a.heads}/{a.heads_kv} S{a.seqlen} D{a.head_dim}")
         print(f"case {case}", file=sys.stderr)
 
-        ours = None
-        if self.ta is None:
-            self.report.add(hp.Row(SUITE, case, "TriageAttention block_sparse_attention",
-                                   notes=f"triageattention not importable: {self.ta_import_error}"))
-        else:
-            ours = self.run(case, "TriageAttention block_sparse_attention",
-                            lambda: self.ta.block_sparse_attention(
-                                self.q, self.k, self.v, kv_indices, kv_counts, block_size,
-                                Q_BLOCK),
-                            flops, ours=True)
+        ours = self.run_ours(case, "block_sparse_attention",
+                             lambda: self.ta.block_sparse_attention(
+                                 self.q, self.k, self.v, kv_indices, kv_counts, block_size,
+                                 Q_BLOCK), flops)
+        if self.ta is not None:
             blocks = torch.zeros((nq, nk), dtype=torch.bool, device=self.device)
             blocks[torch.arange(nq, device=self.device)[:, None], kv_indices[0, 0].long()] = True
             mask = (blocks.repeat_interleave(Q_BLOCK, 0)[:a.seqlen]
