@@ -83,37 +83,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return a
 
 
-def pair_table(Sq: int, Sk: int, block_size: int, causal: bool, device) -> torch.Tensor:
-    """[nq, nk] int64: the unmasked (query, key) pairs of each (query block, key block), counting
-    short last blocks and, when causal, the bottom-right aligned diagonal."""
-    nq, nk = -(-Sq // Q_BLOCK), -(-Sk // block_size)
-    first = torch.arange(nk, device=device) * block_size
-    end = (first + block_size).clamp(max=Sk)
-    rows = torch.zeros((nq * Q_BLOCK, nk), dtype=torch.int64, device=device)
-    if causal:
-        last = torch.arange(Sq, device=device)[:, None] + (Sk - Sq)  # last key row i sees
-        rows[:Sq] = (torch.minimum(end[None], last + 1) - first[None]).clamp(min=0)
-    else:
-        rows[:Sq] = end - first
-    return rows.view(nq, Q_BLOCK, nk).sum(1)
-
-
-def sparse_pairs(table: torch.Tensor, kv_indices: torch.Tensor, kv_counts: torch.Tensor,
-                 heads_q: int) -> int:
-    """Unmasked pairs of a pattern (valid: indices distinct and in range) over all query heads."""
-    nq, max_blocks = kv_indices.shape[2], kv_indices.shape[3]
-    counted = torch.arange(max_blocks, device=table.device) < kv_counts[..., None]
-    rows = torch.arange(nq, device=table.device)[:, None]
-    pairs = table[rows, kv_indices.long()] * counted
-    return int(pairs.sum()) * (heads_q // kv_indices.shape[1])
-
-
 def short_error(e: BaseException, limit: int = 300) -> str:
     text = " ".join(f"{type(e).__name__}: {e}".split())
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
 class Suite:
+    name = SUITE  # the report's section for this suite's rows
+
     def __init__(self, args):
         self.args = args
         self.device = torch.device("cuda")
@@ -159,7 +136,7 @@ class Suite:
     def run(self, case: str, impl: str, call: Callable[[], torch.Tensor], flops: float,
             ours: bool = False, notes: Optional[List[str]] = None) -> Optional[torch.Tensor]:
         """Times call(), adds its row and returns its output (None when it raised)."""
-        row = hp.Row(SUITE, case, impl)
+        row = hp.Row(self.name, case, impl)
         notes = list(notes or [])
         out = None
         try:
@@ -227,7 +204,7 @@ class Suite:
         """Times our `function`, or records why it cannot run (package not importable)."""
         impl = f"TriageAttention {function}"
         if self.ta is None:
-            self.report.add(hp.Row(SUITE, case, impl,
+            self.report.add(hp.Row(self.name, case, impl,
                                    notes=f"triageattention not importable: {self.ta_import_error}"))
             return None
         return self.run(case, impl, fn, flops, ours=True)
@@ -236,8 +213,8 @@ class Suite:
 
     def dense_case(self, causal: bool) -> None:
         a = self.args
-        table = pair_table(a.seqlen, a.seqlen, Q_BLOCK, causal, self.device)
-        flops = 4.0 * a.head_dim * int(table.sum()) * a.batch * a.heads
+        flops = 4.0 * a.head_dim * hp.useful_pairs(a.seqlen, a.seqlen, Q_BLOCK, Q_BLOCK, causal,
+                                                   batch=a.batch, heads_q=a.heads)
         case = (f"dense{' causal' if causal else ''} B{a.batch} H{a.heads}/{a.heads_kv} "
                 f"S{a.seqlen} D{a.head_dim}")
         print(f"case {case}", file=sys.stderr)
@@ -271,8 +248,9 @@ class Suite:
         kv_indices = order[..., :topk].sort(dim=-1).values.to(torch.int32).contiguous()
         kv_counts = torch.full((a.batch, a.heads_kv, nq), topk, dtype=torch.int32,
                                device=self.device)
-        table = pair_table(a.seqlen, a.seqlen, block_size, False, self.device)
-        flops = 4.0 * a.head_dim * sparse_pairs(table, kv_indices, kv_counts, a.heads)
+        flops = 4.0 * a.head_dim * hp.useful_pairs(a.seqlen, a.seqlen, block_size, Q_BLOCK,
+                                                   pattern=(kv_indices, kv_counts),
+                                                   heads_q=a.heads)
         case = (f"sparse bs{block_size} topk {topk}/{nk} ({100 * topk / nk:.1f}%) B{a.batch} "
                 f"H{a.heads}/{a.heads_kv} S{a.seqlen} D{a.head_dim}")
         print(f"case {case}", file=sys.stderr)

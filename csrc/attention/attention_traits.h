@@ -75,7 +75,8 @@ struct AttentionTraits {
     alignas(1024) cute::ArrayEngine<Element, cosize_v<SmemLayoutV>> v;
     typename PipelineK::SharedStorage pipeline_k;
     typename PipelineV::SharedStorage pipeline_v;
-    alignas(8) uint64_t q_barrier;
+    alignas(8) uint64_t q_barrier;  // Q landed (phase: work-tile parity)
+    alignas(8) uint64_t q_empty;    // every consumer warp is done reading Q
   };
   static constexpr int kSmemBytes = int(sizeof(SharedStorage));
   static_assert(kSmemBytes <= 227 * 1024, "shared memory over the sm_90 per-block limit");

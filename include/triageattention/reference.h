@@ -56,6 +56,26 @@ struct BlockPattern {
   bool allows(const AttentionShape& s, int b, int h, int64_t i, int64_t j) const;
 };
 
+// The triage selection rule (triageattention/triage.h), in the same fp32 operation order as the
+// kernels so that the selection matches index for index; written independently of them (a
+// sort with an explicit ranking instead of a radix select).
+//   q [B, Hq, Sq, D] and k [B, Hkv, Sk, D] contiguous (16-bit inputs widened to float).
+//   kv_indices [B, Hs, nQ, min(topk, nK)] (rows ascending, padded with -1), kv_counts [B, Hs, nQ],
+//   Hs = heads_kv with share_gqa, else heads_q.
+struct TriageOptions {
+  int block_size = 64;
+  int q_block_size = 128;
+  int topk = 16;
+  bool causal = false;
+  int sink_blocks = 1;
+  int local_blocks = 1;
+  bool share_gqa = true;
+  float scale = 0.f;  // 0: 1 / sqrt(head_dim), computed in fp32
+};
+
+void triage(const AttentionShape& s, const float* q, const float* k, const TriageOptions& o,
+            std::vector<int32_t>& kv_indices, std::vector<int32_t>& kv_counts);
+
 }  // namespace triageattention::reference
 
 #include "triageattention/reference_attention.inl"

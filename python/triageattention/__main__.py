@@ -1,14 +1,21 @@
-"""python -m triageattention: the demo.
+"""python -m triageattention: the main job.
 
-On a CUDA GPU with PyTorch: a BSR GEMM (fixed top-k random pattern) timed against cuBLAS dense
-and torch's BSR @ dense, with useful TFLOP/s and the error against a float32 reference. Without
-either, it says so and runs a small CPU reference demo with NumPy instead.
+On a Hopper GPU with PyTorch: attention over a long context with Llama-3-8B attention shapes
+(32 query heads, 8 kv heads, head dim 128, bfloat16; 32k tokens, causal prefill by default).
+triage picks the top-k key blocks of every query block on the GPU and block-sparse attention
+runs over them: sparse_attention does both in one call. It is timed against dense cuDNN SDPA and
+FlexAttention on the identical block mask, and the table shows time, speedup, useful TFLOP/s
+(4 * D * unmasked query-key pairs), the output error against dense attention and the
+attention-mass recall of the selection. Inputs are standard normal, where attention is diffuse,
+so recall sits near the kept share of the keys; on real models it is far higher.
+
+Without a GPU it says so, runs a small CPU reference of the selection rule and exits with 0.
 """
 
 import argparse
-import statistics
+import math
 import sys
-import warnings
+import time
 
 import numpy as np
 
@@ -19,29 +26,33 @@ from ._torch import torch
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m triageattention", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=int, default=8192, help="M = N = K (default 8192)")
-    parser.add_argument("--block-size", type=int, nargs="+", default=[64, 16],
-                        choices=(16, 32, 64, 128), help="BSR block sizes (default 64 16)")
-    parser.add_argument("--density", type=float, default=0.125,
-                        help="share of nonzero blocks in each block-row (default 0.125)")
-    parser.add_argument("--repeats", type=int, default=30, help="timed runs per method (median)")
+    parser.add_argument("--seqlen", type=int, default=32768, help="tokens (default 32768)")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--heads", type=int, default=32, help="query heads (default 32)")
+    parser.add_argument("--heads-kv", type=int, default=8, help="key/value heads (default 8)")
+    parser.add_argument("--head-dim", type=int, default=128, choices=(64, 128))
+    parser.add_argument("--block-size", type=int, default=64, choices=(16, 32, 64, 128),
+                        help="key block size (default 64)")
+    parser.add_argument("--topk", type=int,
+                        help="key blocks kept per query block (default: 1/8 of the blocks)")
+    parser.add_argument("--no-causal", action="store_true", help="non-causal attention")
+    parser.add_argument("--no-flex", action="store_true", help="skip FlexAttention")
+    parser.add_argument("--runs", type=int, default=20, help="timed runs per method (median)")
     args = parser.parse_args(argv)
-    if not 0.0 < args.density <= 1.0:
-        parser.error("--density must be in (0, 1]")
-    if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
+    if min(args.seqlen, args.batch, args.heads, args.heads_kv, args.runs) < 1:
+        parser.error("sizes and --runs must be positive")
+    if args.heads % args.heads_kv:
+        parser.error("--heads must be a multiple of --heads-kv")
+    if args.topk is not None and args.topk < 1:
+        parser.error("--topk must be at least 1")
 
     missing = _missing_gpu()
     if missing:
         print(f"GPU demo not run: {missing}.")
-        print("Running the CPU reference demo instead (NumPy).\n")
+        print("Running a small CPU reference of the triage rule instead (NumPy).\n")
         cpu_demo()
         return 0
-    for bs in args.block_size:
-        if args.size % bs:
-            parser.error(f"--size {args.size} must be a multiple of the block size {bs}")
-    gpu_demo(args.size, args.block_size, args.density, args.repeats)
-    return 0
+    return GpuDemo(args).run()
 
 
 def _missing_gpu():
@@ -56,107 +67,172 @@ def _missing_gpu():
     return None
 
 
-def _fixed_pattern(rng, rows, k_blocks, topk):
-    """[rows, topk] distinct ascending column blocks per row, uniformly at random."""
-    return np.sort(np.argsort(rng.random((rows, k_blocks)), axis=1)[:, :topk], axis=1)
+def cpu_demo(seqlen=512, head_dim=32, block_size=16, topk=6, planted=3):
+    """Selection on the CPU reference: planted key blocks must be found, and attention over the
+    selection is compared with dense attention (float64 NumPy)."""
+    from .triage import reference_triage
 
-
-def cpu_demo(size=256, block_size=16, density=0.25):
     rng = np.random.default_rng(0)
-    rows = k_blocks = size // block_size
-    topk = max(1, round(density * k_blocks))
-    col = _fixed_pattern(rng, rows, k_blocks, topk).astype(np.int64)
-    values = rng.standard_normal((rows * topk, block_size, block_size), dtype=np.float32)
-    B = rng.standard_normal((size, size), dtype=np.float32)
-    C = np.empty((size, size), dtype=np.float32)
-    _C.reference_bsr_gemm(None, col, values, B, C, 1.0, 0.0)
+    q_block = 64
+    nq, nk = seqlen // q_block, seqlen // block_size
+    q = rng.standard_normal((1, 1, seqlen, head_dim)).astype(np.float32) * 0.5
+    k = rng.standard_normal((1, 1, seqlen, head_dim)).astype(np.float32) * 0.5
+    v = rng.standard_normal((seqlen, head_dim))
+    chosen = []
+    for i in range(nq):  # each query block shares a direction with `planted` key blocks
+        blocks = rng.choice(np.arange(1, nk), size=planted, replace=False)
+        direction = rng.standard_normal(head_dim).astype(np.float32)
+        direction *= 4.0 / np.linalg.norm(direction)
+        q[0, 0, i * q_block:(i + 1) * q_block] += direction
+        for j in blocks:
+            k[0, 0, j * block_size:(j + 1) * block_size] += direction
+        chosen.append(set(blocks.tolist()))
+    indices, counts = reference_triage(q, k, block_size, topk, q_block_size=q_block)
+    found = np.mean([len(chosen[i] & set(indices[0, 0, i, :counts[0, 0, i]].tolist())) / planted
+                     for i in range(nq)])
 
-    dense = np.zeros((rows, k_blocks, block_size, block_size))
-    dense[np.repeat(np.arange(rows), topk), col.reshape(-1)] = values
-    expected = dense.transpose(0, 2, 1, 3).reshape(size, size) @ B.astype(np.float64)
-    err = np.abs(C - expected).max() / np.abs(expected).max()
-    print(f"A {size}x{size} BSR, block {block_size}, {topk} of {k_blocks} blocks per block-row "
-          f"({100 * topk / k_blocks:.1f}%), B {size}x{size} float32")
-    print(f"reference_bsr_gemm vs NumPy dense matmul (float64): max relative error {err:.1e}")
-    built = [f"{dt}/bs{bs}" for dt in ("float16", "bfloat16") for bs in (16, 32, 64, 128)
-             if _C.bsr_gemm_is_built(dt, dt, bs)]
-    print(f"GPU kernels in this build: {', '.join(built) or 'none'}")
+    scores = q[0, 0].astype(np.float64) @ k[0, 0].T.astype(np.float64) / math.sqrt(head_dim)
+    p = np.exp(scores - scores.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    keep = np.zeros((seqlen, seqlen), bool)
+    for i in range(nq):
+        for j in indices[0, 0, i, :counts[0, 0, i]]:
+            keep[i * q_block:(i + 1) * q_block, j * block_size:(j + 1) * block_size] = True
+    recall = (p * keep).sum(axis=1).mean()
+    sparse_p = np.where(keep, p, 0.0)
+    sparse_p /= sparse_p.sum(axis=1, keepdims=True)
+    error = np.abs(sparse_p @ v - p @ v).max() / np.abs(p @ v).max()
+    print(f"{seqlen} tokens, head dim {head_dim}, key blocks of {block_size}, query blocks of "
+          f"{q_block}, top {topk} of {nk} blocks kept ({100 * topk / nk:.1f}%)")
+    print(f"planted key blocks found by reference_triage: {100 * found:.1f}%")
+    print(f"attention-mass recall of the selection: {100 * recall:.1f}%")
+    print(f"attention over the selection vs dense (float64): max relative error {error:.2e}")
 
 
-def gpu_demo(size, block_sizes, density, repeats):
-    # torch's sparse support warns (beta status, invariant checks, Triton tuning) mid-table.
-    warnings.filterwarnings("ignore", category=UserWarning)
-    dtype = torch.bfloat16
-    device = torch.device("cuda", torch.cuda.current_device())
-    torch.backends.cuda.matmul.allow_tf32 = False  # the float32 reference must be float32
-    props = torch.cuda.get_device_properties(device)
-    print(f"TriageAttention BSR GEMM demo on {props.name}, torch {torch.__version__}")
-    print(f"C = A @ B, M = N = K = {size}, bfloat16 in and out, fixed top-k random pattern, "
-          f"{density:.1%} of blocks; median of {repeats} runs, cold L2")
-    print("useful TFLOP/s counts 2 * bs^2 * N per nonzero block for every method; error is "
-          "max |C - ref| / max |ref| against a float32 reference\n")
-    print(f"{'bs':>4}  {'method':<30} {'time ms':>9} {'useful TFLOP/s':>15} {'vs cuBLAS':>10} "
-          f"{'max rel err':>12}")
+class GpuDemo:
+    def __init__(self, args):
+        from . import measure
 
-    from .gemm import bsr_matmul
+        self.args = args
+        self.measure = measure
+        self.device = torch.device("cuda", torch.cuda.current_device())
+        self.timer = measure.Timer(self.device)
+        self.causal = not args.no_causal
+        self.nk = -(-args.seqlen // args.block_size)
+        self.topk = min(args.topk or max(1, round(self.nk / 8)), self.nk)
+        self.started = time.perf_counter()
+        self.step_index = 0
+        self.steps = 5 if args.no_flex else 6
 
-    # Writing a buffer twice the L2 size between runs evicts the inputs (cold L2).
-    flush = torch.empty(2 * props.L2_cache_size, dtype=torch.uint8, device=device)
-    gen = torch.Generator(device=device).manual_seed(0)
-    B = torch.randn((size, size), generator=gen, device=device, dtype=dtype)
-    for bs in block_sizes:
-        if not _C.bsr_gemm_is_built("bfloat16", "bfloat16", bs):
-            print(f"{bs:>4}  (skipped: this build has no bfloat16 kernel for block size {bs})")
-            continue
-        rows = k_blocks = size // bs
-        topk = max(1, round(density * k_blocks))
-        pattern = _fixed_pattern(np.random.default_rng(bs), rows, k_blocks, topk)
-        col = torch.from_numpy(pattern).to(device=device, dtype=torch.int32)
-        values = torch.randn((rows * topk, bs, bs), generator=gen, device=device, dtype=dtype)
-        crow = torch.arange(0, rows * topk + 1, topk, device=device, dtype=torch.int32)
-        sparse = torch.sparse_bsr_tensor(crow, col.reshape(-1), values, size=(size, size))
-        dense = sparse.to_dense()
-        ref = dense.float() @ B.float()
-        flops = 2 * bs * bs * size * rows * topk
+    def step(self, what):
+        self.step_index += 1
+        print(f"[{self.step_index}/{self.steps} {time.perf_counter() - self.started:6.1f} s] "
+              f"{what}", file=sys.stderr, flush=True)
 
-        methods = [
-            ("triageattention bsr_matmul", lambda: bsr_matmul((None, col, values), B)),
-            ("cuBLAS dense (torch.mm)", lambda: torch.mm(dense, B)),
-            ("torch BSR @ dense", lambda: sparse @ B),
-        ]
-        results = []
-        for name, fn in methods:
-            try:
-                ms = _median_ms(fn, repeats, flush)
-                err = ((fn().float() - ref).abs().max() / ref.abs().max()).item()
-            except RuntimeError as e:  # a peer may not support this dtype or block size
-                results.append((name, None, f"unsupported: {str(e).splitlines()[0][:60]}"))
-                continue
-            results.append((name, ms, err))
-        cublas_ms = results[1][1]
-        for name, ms, err in results:
+    def time_ms(self, fn):
+        return self.timer.measure(lambda run: fn(), warmup=3, runs=self.args.runs).median_ms
+
+    def run(self):
+        import triageattention as ta
+
+        a = self.args
+        torch.backends.cuda.matmul.allow_tf32 = False  # the recall reference is float32
+        props = torch.cuda.get_device_properties(self.device)
+        print(f"TriageAttention demo on {props.name}, torch {torch.__version__}")
+        print(f"q [{a.batch}, {a.heads}, {a.seqlen}, {a.head_dim}], k/v with {a.heads_kv} heads, "
+              f"bfloat16, {'causal' if self.causal else 'non-causal'}; key blocks of "
+              f"{a.block_size}, top {self.topk} of {self.nk} per query block of 128 "
+              f"({100 * self.topk / self.nk:.1f}%); median of {a.runs} runs, cold L2\n")
+
+        self.step("inputs")
+        gen = torch.Generator(device=self.device).manual_seed(0)
+        q, k, v = (torch.randn((a.batch, h, a.seqlen, a.head_dim), generator=gen,
+                               device=self.device, dtype=torch.bfloat16)
+                   for h in (a.heads, a.heads_kv, a.heads_kv))
+
+        self.step("triage + sparse attention (sparse_attention)")
+        options = dict(block_size=a.block_size, topk=self.topk, causal=self.causal)
+        out, pattern = ta.sparse_attention(q, k, v, return_pattern=True, **options)
+        rows = {"TriageAttention sparse_attention": self.time_ms(
+            lambda: ta.sparse_attention(q, k, v, **options))}
+        rows["  of which triage (selection)"] = self.time_ms(
+            lambda: ta.triage(q, k, a.block_size, self.topk, causal=self.causal))
+        sparse_pairs = self.measure.useful_pairs(a.seqlen, a.seqlen, a.block_size, 128,
+                                                 self.causal, pattern=pattern, heads_q=a.heads)
+        dense_pairs = self.measure.useful_pairs(a.seqlen, a.seqlen, 128, 128, self.causal,
+                                                batch=a.batch, heads_q=a.heads)
+
+        self.step("dense attention: torch SDPA, cuDNN backend")
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        def sdpa():
+            with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
+                return torch.nn.functional.scaled_dot_product_attention(
+                    q, k, v, is_causal=self.causal, enable_gqa=a.heads != a.heads_kv)
+
+        dense = sdpa()  # Sq == Sk: SDPA's top-left causal alignment is ours
+        rows["torch SDPA cuDNN (dense)"] = self.time_ms(sdpa)
+        flex_out = None
+        if not a.no_flex:
+            self.step("FlexAttention on the identical block mask (compiling)")
+            flex_out, rows["FlexAttention (same mask)"] = self.flex(q, k, v, pattern)
+
+        self.step("accuracy and attention-mass recall (dense float32 on 4 heads)")
+        heads = min(4, a.heads)
+        kv_heads = -(-heads // (a.heads // a.heads_kv))
+        recall = float(ta.attention_mass_recall(
+            q[:1, :heads], k[:1, :kv_heads], pattern[0][:1, :kv_heads],
+            pattern[1][:1, :kv_heads], a.block_size, causal=self.causal).mean())
+        error = (out.float() - dense.float()).abs()
+        flex_gap = (None if flex_out is None
+                    else float((out.float() - flex_out.float()).abs().max()))
+
+        self.step("done")
+        cudnn = rows["torch SDPA cuDNN (dense)"]
+        print(f"\n{'method':<36} {'time ms':>9} {'useful TFLOP/s':>15} {'speedup vs cuDNN':>17}")
+        for name, ms in rows.items():
             if ms is None:
-                print(f"{bs:>4}  {name:<30} {err}")
+                print(f"{name:<36} {'(failed: see the message above)':>43}")
                 continue
-            speedup = f"{cublas_ms / ms:.2f}x" if cublas_ms else "-"
-            print(f"{bs:>4}  {name:<30} {ms:>9.3f} {flops / ms / 1e9:>15.1f} {speedup:>10} "
-                  f"{err:>12.1e}")
-        del sparse, dense, ref
+            selection = name.startswith("  of which")
+            pairs = dense_pairs if "dense" in name else sparse_pairs
+            tflops = "" if selection else f"{4.0 * a.head_dim * pairs / ms / 1e9:15.1f}"
+            speedup = "" if selection else f"{cudnn / ms:16.2f}x"
+            print(f"{name:<36} {ms:9.3f} {tflops:>15} {speedup:>17}")
+        print(f"\nsparse vs dense output: max abs error {float(error.max()):.3e}, mean abs error "
+              f"{float(error.mean()):.3e} (the approximation: {100 * self.topk / self.nk:.1f}% of "
+              "the key blocks kept)")
+        if flex_gap is not None:
+            print(f"TriageAttention vs FlexAttention on the same mask: max abs difference "
+                  f"{flex_gap:.3e}")
+        print(f"attention-mass recall of the selection (batch 0, heads 0-{heads - 1}): "
+              f"{100 * recall:.1f}%")
+        share = rows["  of which triage (selection)"] / rows["TriageAttention sparse_attention"]
+        print(f"selection share of sparse_attention time: {100 * share:.1f}%")
+        return 0
 
+    def flex(self, q, k, v, pattern):
+        """(output, median ms) of compiled flex_attention on the pattern's block mask, or
+        (None, None) with the reason printed when Flex refuses it."""
+        import triageattention as ta
+        from torch.nn.attention.flex_attention import flex_attention
 
-def _median_ms(fn, repeats, flush):
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeats):
-        flush.zero_()
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
+        a = self.args
+        mask_mod = ta.causal_mask_mod(a.seqlen, a.seqlen) if self.causal else None
+        block_mask = ta.block_mask_from_pattern(*pattern, a.block_size, 128, a.seqlen, a.seqlen,
+                                                heads_q=a.heads, mask_mod=mask_mod)
+        compiled = torch.compile(flex_attention, dynamic=False)
+        gqa = a.heads != a.heads_kv
+        attempts = ({}, {"kernel_options": {"BLOCK_N": a.block_size}})
+        for extra in attempts:
+            def call(extra=extra):
+                return compiled(q, k, v, block_mask=block_mask, enable_gqa=gqa, **extra)
+            try:
+                return call(), self.time_ms(call)
+            except Exception as e:  # Flex refuses some block sizes; retry, then report
+                reason = " ".join(str(e).split())[:200]
+        print(f"FlexAttention refused this configuration: {reason}", file=sys.stderr)
+        return None, None
 
 
 if __name__ == "__main__":

@@ -186,3 +186,55 @@ def block_sparse_attention_op(
 @block_sparse_attention_op.register_fake
 def _(q, k, v, kv_indices, kv_counts, block_size, q_block_size, causal, scale, return_lse):
     return _attention_out(q), _attention_lse(q, return_lse)
+
+
+def triage_pattern_shape(q, k, block_size, q_block_size, topk, share_gqa):
+    """Shapes of (kv_indices, kv_counts) that triage writes for these inputs."""
+    B, Hq, Sq, _ = q.shape
+    Hkv, Sk = k.shape[1], k.shape[2]
+    rows = (B, Hkv if share_gqa else Hq, -(-Sq // q_block_size))
+    return rows + (min(topk, -(-Sk // block_size)),), rows
+
+
+@functools.lru_cache(maxsize=None)
+def _triage_workspace_bytes(device_index, *shape_and_options):
+    # The size depends on the device's SM count, so ask on the tensors' device.
+    with torch.cuda.device(device_index):
+        return _C.triage_workspace_bytes(*shape_and_options)
+
+
+@torch.library.custom_op("triageattention::triage", mutates_args=(), device_types="cuda")
+def triage_op(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    block_size: int,
+    q_block_size: int,
+    topk: int,
+    causal: bool,
+    sink_blocks: int,
+    local_blocks: int,
+    share_gqa: bool,
+    scale: float,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(kv_indices, kv_counts) of the top-k key blocks of every query block; scale 0 selects
+    1/sqrt(head_dim)."""
+    index_shape, count_shape = triage_pattern_shape(q, k, block_size, q_block_size, topk,
+                                                    share_gqa)
+    kv_indices = torch.empty(index_shape, dtype=torch.int32, device=q.device)
+    kv_counts = torch.empty(count_shape, dtype=torch.int32, device=q.device)
+    B, Hq, Sq, D = q.shape
+    nbytes = _triage_workspace_bytes(q.device.index, B, Hq, k.shape[1], Sq, k.shape[2], D,
+                                     block_size, q_block_size, topk, share_gqa)
+    workspace = torch.empty(nbytes, dtype=torch.uint8, device=q.device) if nbytes else None
+    _C.triage(_kernel_readable(q).detach(), _kernel_readable(k).detach(), kv_indices, kv_counts,
+              workspace, block_size, q_block_size, topk, causal, sink_blocks, local_blocks,
+              share_gqa, scale, torch.cuda.current_stream(q.device).cuda_stream)
+    return kv_indices, kv_counts
+
+
+@triage_op.register_fake
+def _(q, k, block_size, q_block_size, topk, causal, sink_blocks, local_blocks, share_gqa, scale):
+    index_shape, count_shape = triage_pattern_shape(q, k, block_size, q_block_size, topk,
+                                                    share_gqa)
+    return (q.new_empty(index_shape, dtype=torch.int32),
+            q.new_empty(count_shape, dtype=torch.int32))

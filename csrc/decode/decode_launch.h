@@ -1,0 +1,71 @@
+// Internal interface between the decode host code (decode.cpp) and its kernels: the workspace
+// layout, the split heuristic and the launchers. Arguments are already checked.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "triageattention/decode.h"
+
+namespace triageattention::decode {
+
+// Split-KV decomposition: each (sequence, kv head, row block) is cut into `splits` CTAs over its
+// visited pages. Enough CTAs to fill an H100 a few times over, but at least kMinPagesPerSplit
+// pages per CTA so that short contexts do not pay for many tiny partial results.
+constexpr int kTargetCtas = 1024;
+constexpr int kMinPagesPerSplit = 4;
+constexpr int kRowsPerCta = 16;  // query rows (group heads x new tokens) of one mma row tile
+constexpr float kLog2e = 1.4426950408889634f;
+
+inline int ceil_div(int64_t a, int64_t b) { return int((a + b - 1) / b); }
+
+inline int row_blocks(int heads_q, int heads_kv, int seqlen_q) {
+  return ceil_div(int64_t(heads_q / heads_kv) * seqlen_q, kRowsPerCta);
+}
+
+// Splits per (sequence, kv head, row block) when at most `pages` pages are visited; monotone in
+// pages, so the workspace sized with max_pages covers every topk.
+inline int num_splits(int batch, int heads_kv, int blocks, int pages) {
+  const int64_t units = int64_t(batch) * heads_kv * blocks;
+  const int want = units >= kTargetCtas || units == 0 ? 1 : ceil_div(kTargetCtas, units);
+  const int cap = pages < 1 ? 1 : ceil_div(pages, kMinPagesPerSplit);
+  return want < cap ? want : cap;
+}
+
+// Workspace sections, each 256-byte aligned: selected pages [B, Hkv, max_pages] int32, their
+// counts [B, Hkv] int32, page scores [B, Hkv, max_pages] fp32, then the partial results of the
+// splits: lse [B, Hkv, S, R] and out [B, Hkv, S, R, D] fp32 (R = group * seqlen_q rows).
+struct WorkspaceLayout {
+  std::size_t indices = 0, counts = 0, scores = 0, partial_lse = 0, partial_out = 0, total = 0;
+};
+
+WorkspaceLayout workspace_layout(int batch, int heads_kv, int heads_q, int seqlen_q,
+                                 int max_pages, int head_dim);
+
+struct DecodeArgs {
+  PagedKVCacheView cache;
+  SparseDecodeParams p;
+  const int32_t* indices = nullptr;  // nullptr: dense (every page)
+  const int32_t* counts = nullptr;
+  float* partial_lse = nullptr;
+  float* partial_out = nullptr;
+  int group = 0;       // heads_q / heads_kv
+  int rows = 0;        // group * seqlen_q
+  int row_blocks = 0;
+  int splits = 0;
+  float scale_log2 = 0.f;
+};
+
+// paged_append.cu
+void launch_append(const PagedKVCacheView& cache, const PagedAppendParams& p,
+                   cudaStream_t stream);
+void launch_refresh_summaries(const PagedKVCacheView& cache, cudaStream_t stream);
+// page_select.cu
+void launch_select(const PagedKVCacheView& cache, const SparseDecodeParams& p, int32_t* indices,
+                   int32_t* counts, float* scores, cudaStream_t stream);
+// split_kv_decode.cu
+void launch_split_kv(const DecodeArgs& a, cudaStream_t stream);
+
+}  // namespace triageattention::decode

@@ -1,0 +1,162 @@
+// Host-side argument checks of the KV-cache decode family (runs in CI, no GPU).
+#include <string>
+
+#include "test_util.h"
+#include "triageattention/decode.h"
+
+namespace {
+
+using triageattention::DType;
+using triageattention::PagedAppendParams;
+using triageattention::PagedKVCacheView;
+using triageattention::SparseDecodeParams;
+
+alignas(256) char g_buffer[1 << 16];
+alignas(16) int32_t g_ints[64];
+alignas(16) float g_floats[64];
+
+PagedKVCacheView valid_cache() {
+  PagedKVCacheView c;
+  c.k_cache = c.v_cache = g_buffer;
+  c.k_min = c.k_max = g_floats;
+  c.page_table = g_ints;
+  c.seqlens = g_ints;
+  c.batch = 2;
+  c.heads_kv = 2;
+  c.head_dim = 128;
+  c.page_size = 64;
+  c.max_pages = 8;
+  c.num_pages = 16;
+  return c;
+}
+
+SparseDecodeParams valid_decode() {
+  SparseDecodeParams p;
+  p.q = p.out = g_buffer;
+  p.q_strides = p.out_strides = {8 * 2 * 128, 2 * 128, 128};
+  p.heads_q = 8;
+  p.seqlen_q = 2;
+  p.topk = 4;
+  p.workspace = g_buffer;
+  p.workspace_bytes = sizeof(g_buffer);
+  return p;
+}
+
+PagedAppendParams valid_append() {
+  PagedAppendParams p;
+  p.k_new = p.v_new = g_buffer;
+  p.k_strides = p.v_strides = {2 * 5 * 128, 5 * 128, 128};
+  p.new_tokens = 5;
+  return p;
+}
+
+void expect_decode_rejected(const PagedKVCacheView& c, const SparseDecodeParams& p,
+                            const std::string& needle) {
+  ta_test::expect_rejected_by(
+      [&](const SparseDecodeParams& q) { triageattention::check_sparse_decode_params(c, q); }, p,
+      needle);
+}
+
+void expect_append_rejected(const PagedKVCacheView& c, const PagedAppendParams& p,
+                            const std::string& needle) {
+  ta_test::expect_rejected_by(
+      [&](const PagedAppendParams& q) { triageattention::check_paged_kv_append(c, q); }, p,
+      needle);
+}
+
+TEST(DecodeParams, ValidParametersPass) {
+  ASSERT_LE(triageattention::sparse_decode_workspace_bytes(2, 2, 8, 2, 8, 128), sizeof(g_buffer));
+  EXPECT_NO_THROW(triageattention::check_sparse_decode_params(valid_cache(), valid_decode()));
+  EXPECT_NO_THROW(triageattention::check_paged_kv_append(valid_cache(), valid_append()));
+}
+
+TEST(DecodeParams, EachBadCacheFieldIsNamed) {
+  const SparseDecodeParams p = valid_decode();
+  PagedKVCacheView c;
+  c = valid_cache(); c.dtype = DType::kFloat32; expect_decode_rejected(c, p, "dtype");
+  c = valid_cache(); c.head_dim = 96; expect_decode_rejected(c, p, "head_dim");
+  c = valid_cache(); c.page_size = 8; expect_decode_rejected(c, p, "page_size");
+  c = valid_cache(); c.page_size = 48; expect_decode_rejected(c, p, "page_size");
+  c = valid_cache(); c.page_size = 256; expect_decode_rejected(c, p, "page_size");
+  c = valid_cache(); c.heads_kv = 0; expect_decode_rejected(c, p, "heads_kv");
+  c = valid_cache(); c.max_pages = 0; expect_decode_rejected(c, p, "max_pages");
+  c = valid_cache(); c.num_pages = 0; expect_decode_rejected(c, p, "num_pages");
+  c = valid_cache(); c.batch = -1; expect_decode_rejected(c, p, "batch");
+  c = valid_cache(); c.k_cache = nullptr; expect_decode_rejected(c, p, "k_cache");
+  c = valid_cache(); c.v_cache = g_buffer + 8; expect_decode_rejected(c, p, "16-byte aligned");
+  c = valid_cache(); c.k_max = nullptr; expect_decode_rejected(c, p, "k_max");
+  c = valid_cache(); c.page_table = nullptr; expect_decode_rejected(c, p, "page_table");
+  c = valid_cache(); c.seqlens = nullptr; expect_decode_rejected(c, p, "seqlens");
+  c = valid_cache(); c.max_pages = 1 << 28; expect_decode_rejected(c, p, "max_pages * page_size");
+}
+
+TEST(DecodeParams, EachBadDecodeArgumentIsNamed) {
+  const PagedKVCacheView c = valid_cache();
+  SparseDecodeParams p;
+  p = valid_decode(); p.heads_q = 7; expect_decode_rejected(c, p, "multiple of heads_kv");
+  p = valid_decode(); p.seqlen_q = 0; expect_decode_rejected(c, p, "seqlen_q");
+  p = valid_decode(); p.seqlen_q = 9; expect_decode_rejected(c, p, "seqlen_q");
+  p = valid_decode(); p.topk = 0; expect_decode_rejected(c, p, "topk");
+  p = valid_decode(); p.sink_pages = -1; expect_decode_rejected(c, p, "sink_pages");
+  p = valid_decode(); p.scale = -1.f; expect_decode_rejected(c, p, "scale");
+  p = valid_decode(); p.q = nullptr; expect_decode_rejected(c, p, "q must be non-null");
+  p = valid_decode(); p.q = g_buffer + 2; expect_decode_rejected(c, p, "q must be 4-byte aligned");
+  p = valid_decode(); p.out_strides.seq = 127; expect_decode_rejected(c, p, "out strides");
+  p = valid_decode(); p.lse = reinterpret_cast<float*>(g_buffer + 2);
+  expect_decode_rejected(c, p, "lse");
+  p = valid_decode(); p.workspace = nullptr; expect_decode_rejected(c, p, "workspace");
+  p = valid_decode(); p.workspace = g_buffer + 16; expect_decode_rejected(c, p, "256-byte");
+  p = valid_decode(); p.workspace_bytes = 64; expect_decode_rejected(c, p, "workspace_bytes");
+}
+
+TEST(DecodeParams, EachBadAppendArgumentIsNamed) {
+  const PagedKVCacheView c = valid_cache();
+  PagedAppendParams p;
+  p = valid_append(); p.new_tokens = -1; expect_append_rejected(c, p, "new_tokens");
+  p = valid_append(); p.k_new = nullptr; expect_append_rejected(c, p, "k_new must be non-null");
+  p = valid_append(); p.v_new = g_buffer + 4; expect_append_rejected(c, p, "v_new must be 16-byte");
+  p = valid_append(); p.k_strides.seq = 100; expect_append_rejected(c, p, "k_new strides");
+  p = valid_append(); p.v_strides.head = 0; expect_append_rejected(c, p, "v_new strides");
+  p = valid_append(); p.new_lens = reinterpret_cast<const int32_t*>(g_buffer + 2);
+  expect_append_rejected(c, p, "new_lens");
+  PagedKVCacheView bad = c;
+  bad.page_size = 24;
+  expect_append_rejected(bad, valid_append(), "page_size");
+  // Nothing to write: the new-token tensors are not needed.
+  p = valid_append();
+  p.new_tokens = 0;
+  p.k_new = p.v_new = nullptr;
+  EXPECT_NO_THROW(triageattention::check_paged_kv_append(c, p));
+}
+
+TEST(DecodeParams, WorkspaceDependsOnShapesOnly) {
+  using triageattention::sparse_decode_workspace_bytes;
+  const std::size_t a = sparse_decode_workspace_bytes(8, 8, 32, 1, 512, 128);
+  EXPECT_EQ(a, sparse_decode_workspace_bytes(8, 8, 32, 1, 512, 128));
+  EXPECT_EQ(a % 256, 0u);
+  EXPECT_LE(a, sparse_decode_workspace_bytes(8, 8, 32, 1, 1024, 128));
+  EXPECT_LT(sparse_decode_workspace_bytes(8, 8, 32, 1, 512, 64), a);
+  EXPECT_NO_THROW(sparse_decode_workspace_bytes(0, 8, 32, 1, 512, 128));  // an empty batch is fine
+  auto rejected = [](auto call, const std::string& needle) {
+    try {
+      call();
+      ADD_FAILURE() << "accepted, expected an error naming '" << needle << "'";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  rejected([] { sparse_decode_workspace_bytes(1, 3, 8, 1, 16, 128); }, "heads_q");
+  rejected([] { sparse_decode_workspace_bytes(1, 2, 8, 9, 16, 128); }, "seqlen_q");
+  rejected([] { sparse_decode_workspace_bytes(1, 2, 8, 1, 16, 96); }, "head_dim");
+  rejected([] { sparse_decode_workspace_bytes(1, 2, 8, 1, 0, 128); }, "max_pages");
+}
+
+TEST(DecodeParams, SelectionNeedsItsOutputs) {
+  ta_test::expect_rejected_by(
+      [](const SparseDecodeParams& p) {
+        triageattention::select_decode_pages(valid_cache(), p, nullptr, g_ints, g_floats, nullptr);
+      },
+      valid_decode(), "indices, counts and scores must be non-null");
+}
+
+}  // namespace
