@@ -1,0 +1,71 @@
+"""Per-kernel GPU time of one TriageAttention call, from the torch profiler (no Nsight needed).
+
+    python3 scripts/profile/kernel_times.py triage          # S=16384, H=32, D=128, bs 64, topk 32
+    python3 scripts/profile/kernel_times.py sparse_decode   # B8, Hq 32 / Hkv 8, 32k, page 64, topk 64
+    python3 scripts/profile/kernel_times.py sparse_attention
+
+Runs the call a few times to warm up, then `--runs` times under the profiler, and prints each
+kernel's mean time per call: where the time of a multi-kernel op goes, before reaching for ncu.
+"""
+
+import argparse
+import collections
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+import triageattention as ta
+
+
+def workloads(gen):
+    def randn(*shape):
+        return torch.randn(*shape, generator=gen, device="cuda", dtype=torch.bfloat16)
+
+    def triage():
+        q, k = randn(1, 32, 16384, 128), randn(1, 32, 16384, 128)
+        return lambda: ta.triage(q, k, 64, 32)
+
+    def sparse_attention():
+        q, k, v = randn(1, 32, 16384, 128), randn(1, 32, 16384, 128), randn(1, 32, 16384, 128)
+        return lambda: ta.sparse_attention(q, k, v, block_size=64, topk=32)
+
+    def sparse_decode():
+        batch, context = 8, 32768
+        cache = ta.PagedKVCache(batch, context, 8, 128, page_size=64, dtype=torch.bfloat16)
+        for _ in range(context // 4096):
+            cache.append(randn(batch, 8, 4096, 128), randn(batch, 8, 4096, 128))
+        q = randn(batch, 32, 1, 128)
+        return lambda: ta.sparse_decode(q, cache, context // 64 // 8)
+
+    return {"triage": triage, "sparse_attention": sparse_attention,
+            "sparse_decode": sparse_decode}
+
+
+def main():
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    choices = workloads(gen)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("workload", choices=sorted(choices))
+    ap.add_argument("--runs", type=int, default=20)
+    args = ap.parse_args()
+    call = choices[args.workload]()
+    for _ in range(3):
+        call()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(args.runs):
+            call()
+        torch.cuda.synchronize()
+    per_kernel = collections.defaultdict(float)
+    for event in prof.events():
+        if event.device_type == torch.autograd.DeviceType.CUDA:
+            per_kernel[event.name] += event.device_time / args.runs
+    total = sum(per_kernel.values())
+    print(f"{args.workload}: {total:.1f} us of kernel time per call")
+    for name, us in sorted(per_kernel.items(), key=lambda kv: -kv[1]):
+        print(f"{us:9.1f} us  {100 * us / total:5.1f}%  {name[:110]}")
+
+
+if __name__ == "__main__":
+    main()
