@@ -276,10 +276,12 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       const int q_first = w.q_block * kBlockM;
       const int wg_first_q = q_first + (thread / 128) * 64;
 
+      auto needs_mask = [&](int t) {
+        return blocks.tile_needs_mask(t, wg_first_q, causal_offset, params.causal);
+      };
       auto mask_tile = [&](int t) {
         int starts[kBoxes];
         blocks.box_key_starts(t, starts);
-        if (!blocks.needs_mask(starts, wg_first_q, causal_offset, params.causal)) return;
         // Column c of the tile is key starts[c / kBoxRows] + c % kBoxRows.
         CUTE_UNROLL
         for (int u = 0; u < kBoxes; ++u) {
@@ -314,12 +316,13 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
         wait_turn();
         issue_qk(k_state.index());
         pass_turn(false);
+        const bool masked = needs_mask(0);  // its loads overlap the GEMM
         warpgroup_wait<0>();
         warpgroup_fence_operand(accS);
         if (release_lane) pipeline_k.consumer_release(k_state);
         ++k_state;
         if (num_tiles == 1) release_q();
-        mask_tile(0);
+        if (masked) mask_tile(0);
         softmax.update(S, correction);
         convert_p();
       }
@@ -332,12 +335,13 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
         issue_qk(k_state.index());
         issue_pv(v_state.index());
         pass_turn(false);
+        const bool masked = needs_mask(t);  // its loads overlap the GEMMs
         warpgroup_wait<1>();  // S of tile t is ready
         warpgroup_fence_operand(accS);
         if (release_lane) pipeline_k.consumer_release(k_state);
         ++k_state;
         if (t == num_tiles - 1) release_q();  // the last read of Q: the next one may load
-        mask_tile(t);
+        if (masked) mask_tile(t);
         softmax.update(S, correction);
         warpgroup_wait<0>();  // P V of tile t - 1 is done: rP and O may change
         warpgroup_fence_operand(accO);

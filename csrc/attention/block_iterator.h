@@ -77,17 +77,36 @@ struct BlockIterator {
     }
   }
 
-  // Whether any element of a tile with these box starts can be masked for query rows from
-  // first_q on: an empty box, keys past the end, or (causal) keys past first_q's diagonal.
-  __device__ bool needs_mask(const int (&starts)[kBoxesPerTile], int first_q, int causal_offset,
-                             bool causal) const {
-    bool mask = false;
-    CUTE_UNROLL
-    for (int u = 0; u < kBoxesPerTile; ++u) {
-      const int last = starts[u] + kBoxRows - 1;
-      mask |= starts[u] < 0 || last >= seqlen_k || (causal && last > first_q + causal_offset);
+  // Whether any element of tile t can be masked for query rows from first_q on: an empty box
+  // (past the count, or an index out of range), keys past the end, or (causal) keys past
+  // first_q's diagonal. Decided from the tile's entries alone (one load per entry, none in dense
+  // mode), so that the common unmasked tile costs a few instructions; box starts are computed
+  // only for tiles that are masked.
+  __device__ bool tile_needs_mask(int t, int first_q, int causal_offset, bool causal) const {
+    const int entries_shift = 3 - box_shift;  // entries per tile: 1 << entries_shift
+    const int first_entry = t << entries_shift;
+    int last_key;
+    bool empty_box;
+    if (indices == nullptr) {
+      // Dense: consecutive blocks, so the tile holds keys t * 128 .. t * 128 + 127, and boxes
+      // past the count (the causal cut) are empty.
+      last_key = (t << 7) + kBoxRows * kBoxesPerTile - 1;
+      empty_box = last_key >= (count << block_shift);
+    } else {
+      int max_block = -1;
+      empty_box = false;
+      CUTE_UNROLL
+      for (int e = 0; e < kBoxesPerTile; ++e) {
+        if (e < (1 << entries_shift)) {
+          const int entry = first_entry + e;
+          const int block = entry < count ? __ldg(indices + entry) : -1;
+          empty_box |= block < 0 || block >= num_key_blocks;
+          max_block = block > max_block ? block : max_block;
+        }
+      }
+      last_key = ((max_block + 1) << block_shift) - 1;
     }
-    return mask;
+    return empty_box || last_key >= seqlen_k || (causal && last_key > first_q + causal_offset);
   }
 };
 

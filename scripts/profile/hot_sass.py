@@ -26,14 +26,15 @@ def main():
     ap.add_argument("--top", type=int, default=40)
     args = ap.parse_args()
     with open(args.csv, newline="") as f:
-        lines = [line for line in f if line.count(",") > 3]  # skip ncu's banner lines
+        lines = f.readlines()
+    # The table starts at its header row ("Address", "Source", ...); ncu prints a banner before.
+    lines = lines[next(i for i, line in enumerate(lines) if line.startswith('"Address"')):]
     rows = list(csv.DictReader(lines))
     if not rows:
         raise SystemExit("no rows: was the report collected with --section SourceCounters?")
-    columns = list(rows[0].keys())
+    columns = [c for c in rows[0].keys() if c]
     samples = next(c for c in columns if "Sampling (All Samples)" in c)
-    reasons = [c for c in columns if c.lower().startswith("stall_") or "stall" in c.lower()
-               and c != samples and "Sampling" not in c]
+    reasons = [c for c in columns if c.startswith("stall_") and "Not Issued" not in c]
     source = next(c for c in columns if c.strip().lower() == "source")
     total = sum(number(r[samples]) for r in rows) or 1.0
     print(f"{len(rows)} instructions, {total:.0f} stall samples; reason columns: {reasons}")
