@@ -10,10 +10,10 @@ the full context. Cases:
   - B1 ctx 128k: latency of our sparse and dense decode beside SDPA's.
 Every implementation is captured in a CUDA graph and timed by graph replay (cold L2, CUDA events,
 median; docs/BENCHMARKING.md). Bytes: K and V of the visited tokens (2 * tokens * Hkv * D * 2);
-the page summaries our selection also reads (2 * D fp32 per page and kv head) are reported in a
-separate column. Checks: our dense output against cuDNN SDPA (or the first backend that ran), our
-sparse output against a float32 reference over the pages it selected (sequence 0, kv head 0), and
-bitwise reproducibility of our outputs across the timed runs.
+the page summaries our selection also reads (2 * D values of the cache dtype per page and kv
+head) are reported in a separate column. Checks: our dense output against cuDNN SDPA (or the first
+backend that ran), our sparse output against a float32 reference over the pages it selected
+(sequence 0, kv head 0), and bitwise reproducibility of our outputs across the timed runs.
 """
 
 from __future__ import annotations
@@ -175,7 +175,8 @@ class Suite:
         return 2.0 * batch * a.heads_kv * tokens * a.head_dim * a.dtype.itemsize
 
     def summary_bytes(self, batch: int, pages: int) -> float:
-        return 2.0 * batch * self.args.heads_kv * pages * self.args.head_dim * 4
+        a = self.args
+        return 2.0 * batch * a.heads_kv * pages * a.head_dim * a.dtype.itemsize
 
     def ours_sparse(self, case, q, cache, ctx, best_sdpa_ms):
         a = self.args
@@ -253,8 +254,8 @@ class Suite:
                        f"events; L2 flushed ({2 * self.timer.l2_bytes >> 20} MiB) before every "
                        f"run; {a.warmup} warm-up + {a.runs} timed runs; median")
         m["bytes"] = ("K/V TB/s: K and V of the visited tokens (ours sparse: the selected pages; "
-                      "dense rows: the whole cache) / median time; summaries TB/s: the fp32 "
-                      "page summaries our selection reads, on top")
+                      "dense rows: the whole cache) / median time; summaries TB/s: the page "
+                      "summaries (cache dtype) our selection reads, on top")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -43,7 +43,8 @@ are properties of an implementation, not of the problem. Index, page-table and p
   Decode (suite decode), 1 new token, every sequence at the full context ctx:
     dense rows:              e * (2 * B*Hkv*D * ctx + 2 * B*Hq*D)          (K, V; q, o)
     our sparse rows (topk pages): e * (2 * B*Hkv*D * min(topk*page, ctx) + 2 * B*Hq*D)
-                                  + 4 * 2*D * B*Hkv*pages     (fp32 page summaries it scans)
+                                  + e * 2*D * B*Hkv*pages     (page summaries it scans, in the
+                                                               cache dtype)
         exact: each (sequence, kv head) visits exactly topk whole pages.
 """
 
@@ -225,7 +226,7 @@ def decode_flops_bytes(case: str, impl: str, e: int) -> Tuple[float, float]:
     if impl.startswith(OURS_PREFIX) and sparse:
         topk, pages = int(sparse.group(1)), int(sparse.group(2))
         tokens = min(topk * page, ctx)
-        summaries = 4.0 * 2 * D * B * Hkv * pages
+        summaries = e * 2.0 * D * B * Hkv * pages
     nbytes = e * (2.0 * B * Hkv * D * tokens + 2 * B * Hq * D) + summaries
     return 4.0 * D * Hq * B * tokens, nbytes
 

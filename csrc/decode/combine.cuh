@@ -23,6 +23,7 @@ struct MergeWeights {
 template <class LseAt>
 __device__ __forceinline__ MergeWeights merge_weights(int n, const LseAt& lse_at) {
   MergeWeights w;
+#pragma unroll 4
   for (int i = 0; i < n; ++i) w.max = fmaxf(w.max, lse_at(i));
   if (w.max == -INFINITY) return w;
   float sum = 0.f;
@@ -37,6 +38,7 @@ template <class LseAt, class OutAt>
 __device__ __forceinline__ float4 merge_values(const MergeWeights& w, int n, const LseAt& lse_at,
                                                const OutAt& out_at) {
   float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll 4  // independent loads of several partials in flight (the splits' come from L2)
   for (int i = 0; i < n; ++i) {
     const float lse = lse_at(i);
     if (lse == -INFINITY) continue;

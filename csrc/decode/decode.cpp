@@ -87,13 +87,15 @@ WorkspaceLayout workspace_layout(int batch, int heads_kv, int heads_q, int seqle
   auto align = [](std::size_t x) { return (x + 255) / 256 * 256; };
   const std::size_t pairs = std::size_t(batch) * heads_kv;
   const int blocks = row_blocks(heads_q, heads_kv, seqlen_q);
-  const std::size_t partials = pairs * num_splits(batch, heads_kv, blocks, max_pages) *
-                               std::size_t(heads_q / heads_kv) * seqlen_q;
+  const std::size_t partials =
+      pairs * num_splits(batch, heads_kv, blocks, int64_t(max_pages) * kMaxPageSize) *
+      std::size_t(heads_q / heads_kv) * seqlen_q;
   WorkspaceLayout l;
   l.indices = 0;
   l.counts = align(l.indices + pairs * max_pages * 4);
   l.scores = align(l.counts + pairs * 4);
-  l.partial_lse = align(l.scores + pairs * max_pages * 4);
+  l.arrivals = align(l.scores + pairs * max_pages * 4);
+  l.partial_lse = align(l.arrivals + pairs * blocks * 4);
   l.partial_out = align(l.partial_lse + partials * 4);
   l.total = align(l.partial_out + partials * head_dim * 4);
   return l;
@@ -169,7 +171,7 @@ void select_decode_pages(const PagedKVCacheView& cache, const SparseDecodeParams
   if (!aligned(indices, 4) || !aligned(counts, 4) || !aligned(scores, 4))
     throw_invalid(fn, "indices, counts and scores must be 4-byte aligned");
   if (cache.batch == 0) return;
-  decode::launch_select(cache, p, indices, counts, scores, stream);
+  decode::launch_select(cache, p, indices, counts, scores, nullptr, 0, stream);
 }
 
 void sparse_decode(const PagedKVCacheView& cache, const SparseDecodeParams& p,
@@ -182,22 +184,27 @@ void sparse_decode(const PagedKVCacheView& cache, const SparseDecodeParams& p,
   decode::DecodeArgs a;
   a.cache = cache;
   a.p = p;
-  const bool dense = p.topk >= cache.max_pages;
-  if (!dense) {
-    int32_t* indices = reinterpret_cast<int32_t*>(ws + l.indices);
-    int32_t* counts = reinterpret_cast<int32_t*>(ws + l.counts);
-    decode::launch_select(cache, p, indices, counts, reinterpret_cast<float*>(ws + l.scores),
-                          stream);
-    a.indices = indices;
-    a.counts = counts;
-  }
-  a.partial_lse = reinterpret_cast<float*>(ws + l.partial_lse);
-  a.partial_out = reinterpret_cast<float*>(ws + l.partial_out);
   a.group = p.heads_q / cache.heads_kv;
   a.rows = a.group * p.seqlen_q;
   a.row_blocks = decode::row_blocks(p.heads_q, cache.heads_kv, p.seqlen_q);
+  const bool dense = p.topk >= cache.max_pages;
   a.splits = decode::num_splits(cache.batch, cache.heads_kv, a.row_blocks,
-                                dense ? cache.max_pages : p.topk);
+                                int64_t(dense ? cache.max_pages : p.topk) * cache.page_size);
+  a.arrivals = reinterpret_cast<int32_t*>(ws + l.arrivals);
+  a.partial_lse = reinterpret_cast<float*>(ws + l.partial_lse);
+  a.partial_out = reinterpret_cast<float*>(ws + l.partial_out);
+  if (!dense) {
+    int32_t* indices = reinterpret_cast<int32_t*>(ws + l.indices);
+    int32_t* counts = reinterpret_cast<int32_t*>(ws + l.counts);
+    // The selection also zeroes the arrival counters: no separate memset in the sparse path.
+    decode::launch_select(cache, p, indices, counts, reinterpret_cast<float*>(ws + l.scores),
+                          a.splits > 1 ? a.arrivals : nullptr, a.row_blocks, stream);
+    a.indices = indices;
+    a.counts = counts;
+  } else if (a.splits > 1) {
+    TA_CUDA_CHECK(cudaMemsetAsync(
+        a.arrivals, 0, std::size_t(cache.batch) * cache.heads_kv * a.row_blocks * 4, stream));
+  }
   const float scale = p.scale > 0.f ? p.scale : 1.f / std::sqrt(float(cache.head_dim));
   a.scale_log2 = scale * decode::kLog2e;
   decode::launch_split_kv(a, stream);

@@ -12,10 +12,12 @@
 namespace triageattention::decode {
 
 // Split-KV decomposition: each (sequence, kv head, row block) is cut into `splits` CTAs over its
-// visited pages. Enough CTAs to fill an H100 a few times over, but at least kMinPagesPerSplit
-// pages per CTA so that short contexts do not pay for many tiny partial results.
+// visited tokens. Enough CTAs to fill an H100 a few times over (so at most kTargetCtas splits),
+// but at least kMinSplitTokens per CTA, so that a short (or sparse) visit does not pay for many
+// CTA start-ups and partial results.
 constexpr int kTargetCtas = 1024;
-constexpr int kMinPagesPerSplit = 4;
+constexpr int kMinSplitTokens = 512;
+constexpr int kMaxPageSize = 128;
 constexpr int kRowsPerCta = 16;  // query rows (group heads x new tokens) of one mma row tile
 constexpr float kLog2e = 1.4426950408889634f;
 
@@ -25,20 +27,22 @@ inline int row_blocks(int heads_q, int heads_kv, int seqlen_q) {
   return ceil_div(int64_t(heads_q / heads_kv) * seqlen_q, kRowsPerCta);
 }
 
-// Splits per (sequence, kv head, row block) when at most `pages` pages are visited; monotone in
-// pages, so the workspace sized with max_pages covers every topk.
-inline int num_splits(int batch, int heads_kv, int blocks, int pages) {
+// Splits per (sequence, kv head, row block) when at most `tokens` tokens are visited; monotone in
+// tokens, so the workspace sized with max_pages * kMaxPageSize covers every topk and page size.
+inline int num_splits(int batch, int heads_kv, int blocks, int64_t tokens) {
   const int64_t units = int64_t(batch) * heads_kv * blocks;
   const int want = units >= kTargetCtas || units == 0 ? 1 : ceil_div(kTargetCtas, units);
-  const int cap = pages < 1 ? 1 : ceil_div(pages, kMinPagesPerSplit);
-  return want < cap ? want : cap;
+  const int64_t most = tokens < 1 ? 1 : (tokens + kMinSplitTokens - 1) / kMinSplitTokens;
+  return want < most ? want : int(most);
 }
 
 // Workspace sections, each 256-byte aligned: selected pages [B, Hkv, max_pages] int32, their
-// counts [B, Hkv] int32, page scores [B, Hkv, max_pages] fp32, then the partial results of the
-// splits: lse [B, Hkv, S, R] and out [B, Hkv, S, R, D] fp32 (R = group * seqlen_q rows).
+// counts [B, Hkv] int32, page scores [B, Hkv, max_pages] fp32, the splits' arrival counters
+// [B, Hkv, row blocks] int32 (zeroed before each decode launch), then the partial results
+// of the splits: lse [B, Hkv, S, R] and out [B, Hkv, S, R, D] fp32 (R = group * seqlen_q rows).
 struct WorkspaceLayout {
-  std::size_t indices = 0, counts = 0, scores = 0, partial_lse = 0, partial_out = 0, total = 0;
+  std::size_t indices = 0, counts = 0, scores = 0, arrivals = 0, partial_lse = 0,
+              partial_out = 0, total = 0;
 };
 
 WorkspaceLayout workspace_layout(int batch, int heads_kv, int heads_q, int seqlen_q,
@@ -49,6 +53,7 @@ struct DecodeArgs {
   SparseDecodeParams p;
   const int32_t* indices = nullptr;  // nullptr: dense (every page)
   const int32_t* counts = nullptr;
+  int32_t* arrivals = nullptr;  // zero on entry; used when splits > 1
   float* partial_lse = nullptr;
   float* partial_out = nullptr;
   int group = 0;       // heads_q / heads_kv
@@ -63,8 +68,10 @@ void launch_append(const PagedKVCacheView& cache, const PagedAppendParams& p,
                    cudaStream_t stream);
 void launch_refresh_summaries(const PagedKVCacheView& cache, cudaStream_t stream);
 // page_select.cu
+// `arrivals` (nullptr: none) are the decode's counters, [B, Hkv, arrival_blocks], zeroed here.
 void launch_select(const PagedKVCacheView& cache, const SparseDecodeParams& p, int32_t* indices,
-                   int32_t* counts, float* scores, cudaStream_t stream);
+                   int32_t* counts, float* scores, int32_t* arrivals, int arrival_blocks,
+                   cudaStream_t stream);
 // split_kv_decode.cu
 void launch_split_kv(const DecodeArgs& a, cudaStream_t stream);
 

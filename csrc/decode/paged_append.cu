@@ -1,5 +1,6 @@
 // paged_kv_append and paged_kv_refresh_summaries: writes new tokens into their pages and keeps the
-// per-page key summaries (element-wise min / max over the page's valid keys) current.
+// per-page key summaries (element-wise min / max over the page's valid keys, in the cache dtype)
+// current.
 //
 // One CTA per (touched page, kv head, sequence) copies the page's share of the new tokens, then
 // re-reads the page's valid keys (old and new) to rebuild its summary; a second tiny kernel
@@ -42,6 +43,14 @@ __device__ __forceinline__ float2 widen(uint32_t bits) {
   memcpy(&v, &bits, 4);
   if constexpr (std::is_same_v<T2, __half2>) return __half22float2(v);
   else return __bfloat1622float2(v);
+}
+
+// A float that holds a 16-bit value of the cache dtype (a min / max of keys) back to its bits:
+// exact, no rounding happens.
+template <typename T2>
+__device__ __forceinline__ uint16_t narrow(float x) {
+  if constexpr (std::is_same_v<T2, __half2>) return __half_as_ushort(__float2half_rn(x));
+  else return __bfloat16_as_ushort(__float2bfloat16_rn(x));
 }
 
 template <typename T2>
@@ -105,8 +114,8 @@ __global__ void __launch_bounds__(kThreads) append_kernel(const AppendArgs a) {
       hi = fmaxf(hi, s_max[k * D + threadIdx.x]);
     }
     const int64_t s = (int64_t(phys) * c.heads_kv + h) * D + threadIdx.x;
-    c.k_min[s] = lo;
-    c.k_max[s] = hi;
+    static_cast<uint16_t*>(c.k_min)[s] = narrow<T2>(lo);
+    static_cast<uint16_t*>(c.k_max)[s] = narrow<T2>(hi);
   }
 }
 

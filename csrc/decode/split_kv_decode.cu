@@ -1,14 +1,18 @@
-// Split-KV flash-decoding over paged K/V, then the combine of the splits' partial results.
+// Split-KV flash-decoding over paged K/V, with the merge of the splits' partial results.
 //
 // Decode CTA (split, kv head, sequence; x also enumerates row blocks): its query rows are the
 // group's heads x the new tokens (row r = head_in_group * seqlen_q + token), 16 per CTA, so every
-// K/V page is read once for the whole GQA group. The CTA visits its share of the pages (dense:
-// consecutive logical pages; sparse: consecutive entries of the selected list) as a stream of
-// 64-token chunks, each made of four 16-token groups from whichever page holds them, staged by
-// a kStages-deep cp.async pipeline (16-byte vectors, zero-filled past the valid tokens). Warp w
-// takes group w of every chunk: S = Q K^T and O += P V with mma.sync m16n8k16 (rows padded to
-// 16; decode is bandwidth-bound, the tensor cores only keep the math off the critical path), an
-// online softmax per warp, then the four warps and later the splits merge through combine.cuh.
+// K/V page is read once for the whole GQA group. The CTA first resolves its share of the pages
+// (dense: consecutive logical pages; sparse: consecutive entries of the selected list) into a
+// shared-memory list of (logical, physical) pages, so the streaming loop issues copies with no
+// dependent global loads. It visits them as a stream of 64-token chunks, each made of four
+// 16-token groups from whichever page holds them, staged by a kStages-deep cp.async pipeline
+// (16-byte vectors, zero-filled past the valid tokens). Warp w takes group w of every chunk:
+// S = Q K^T and O += P V with mma.sync m16n8k16 (rows padded to 16; decode is bandwidth-bound,
+// the tensor cores only keep the math off the critical path), an online softmax per warp, then
+// the four warps merge through combine.cuh. One split writes the output itself; with several,
+// each writes its partial and the last to arrive (an atomic counter per row block, zeroed before
+// the launch) merges all of them in split order, so the result is bitwise deterministic.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -35,14 +39,20 @@ constexpr int kThreads = 128;
 constexpr int kWarps = 4;
 constexpr int kChunk = 64;        // tokens per pipeline stage
 constexpr int kGroup = 16;        // tokens per warp per chunk (and per page lookup)
+// Pages of the shared-memory page list; a CTA that visits more takes them in windows of this
+// many (at least 8192 tokens each, a multiple of kChunk, so chunks never straddle windows).
+constexpr int kListPages = 512;
 
 template <int D>
 struct Config {
   static constexpr int kStages = D == 128 ? 3 : 4;
   static constexpr int kVecs = D / 8;  // 16-byte vectors per row
   static constexpr int kStageElems = 2 * kChunk * D;  // K then V
-  static constexpr int kSmemBytes = kStages * kStageElems * 2;
-  static_assert(kSmemBytes >= kWarps * kGroup * (D + 1) * 4, "merge area must fit");
+  static constexpr int kStageBytes = kStages * kStageElems * 2;
+  // The page list (logical, physical) follows the stages.
+  static constexpr int kSmemBytes = kStageBytes + 2 * kListPages * 4;
+  static_assert(kStageBytes >= kWarps * kGroup * (D + 1) * 4, "warp merge area must fit");
+  static_assert(kStageBytes >= kTargetCtas * kRowsPerCta * 4, "split lse area must fit");
 };
 
 // XOR swizzle of 16-byte vectors within a row: the 8 rows an ldmatrix reads hit 8 distinct
@@ -138,21 +148,25 @@ struct TokenGroup {
   bool ok = false;
 };
 
-__device__ __forceinline__ TokenGroup token_group(const DecodeArgs& a, int b, int h, int pair,
-                                                  int npages, PageRange range, int stream_pos) {
-  const PagedKVCacheView& c = a.cache;
-  const int ps = c.page_size;
-  const int slot = stream_pos / ps, off = stream_pos % ps;
+// A window of the CTA's page list in shared memory: slot s holds the logical page and its
+// physical page (-1: not visited).
+struct PageList {
+  const int* logical;
+  const int* physical;
+  int count;
+  int page_shift;  // log2(page_size)
+};
+
+__device__ __forceinline__ TokenGroup token_group(const PagedKVCacheView& c, int h,
+                                                  const PageList& list, int stream_pos) {
+  const int slot = stream_pos >> list.page_shift;
+  const int off = stream_pos & (c.page_size - 1);
   TokenGroup g;
-  if (slot >= range.count) return g;
-  const int lp = a.indices != nullptr
-                     ? a.indices[int64_t(pair) * c.max_pages + range.lo + slot]
-                     : range.lo + slot;
-  if (lp < 0 || lp >= npages) return g;
-  const int32_t phys = c.page_table[int64_t(b) * c.max_pages + lp];
-  if (phys < 0 || phys >= c.num_pages) return g;
-  g.offset = ((int64_t(phys) * c.heads_kv + h) * ps + off) * c.head_dim;
-  g.pos = lp * ps + off;
+  if (slot >= list.count) return g;
+  const int phys = list.physical[slot];
+  if (phys < 0) return g;
+  g.offset = ((int64_t(phys) * c.heads_kv + h) * c.page_size + off) * c.head_dim;
+  g.pos = (list.logical[slot] << list.page_shift) + off;
   g.ok = true;
   return g;
 }
@@ -170,17 +184,11 @@ __global__ void __launch_bounds__(kThreads, 2) decode_kernel(const DecodeArgs a)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int len = clamped_len(c, b);
   const int npages = (len + c.page_size - 1) / c.page_size;
-  const PageRange range = split_range(a, pair, npages, split);
-  const int chunks = (range.count * c.page_size + kChunk - 1) / kChunk;
   const int row_base = rb * kRowsPerCta;
   const int cta_rows = min(kRowsPerCta, a.rows - row_base);
-  float* partial_lse = a.partial_lse + (int64_t(pair) * a.splits + split) * a.rows + row_base;
-  float* partial_out = a.partial_out + ((int64_t(pair) * a.splits + split) * a.rows + row_base) * D;
 
-  if (chunks == 0) {  // no page: the combine skips partials with lse -inf
-    if (threadIdx.x < cta_rows) partial_lse[threadIdx.x] = -INFINITY;
-    return;
-  }
+  int* s_logical = reinterpret_cast<int*>(reinterpret_cast<char*>(smem) + Cfg::kStageBytes);
+  int* s_physical = s_logical + kListPages;
 
   // Q fragments (A operand, rows padded to 16 with zeros) and each thread's two rows' last
   // visible key position (-1: a padding row, or a token before the sequence start).
@@ -204,16 +212,23 @@ __global__ void __launch_bounds__(kThreads, 2) decode_kernel(const DecodeArgs a)
     }
   }
 
+  // Sparse: this grid may start while the selection finishes (programmatic dependent launch);
+  // what the selection writes (counts, indices, arrival counters) is read only after this wait.
+  // q and the lengths above were complete before the selection started.
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+  const PageRange range = split_range(a, pair, npages, split);
+
   const uint16_t* k_cache = static_cast<const uint16_t*>(c.k_cache);
   const uint16_t* v_cache = static_cast<const uint16_t*>(c.v_cache);
 
   // Issues the copies of chunk `chunk` into stage `stage`; rows past the valid tokens (or of an
   // absent group) are zero-filled, so no garbage (NaN) of unwritten cache memory enters P V.
+  PageList list{s_logical, s_physical, 0, __ffs(c.page_size) - 1};
   auto load_chunk = [&](int chunk, int stage) {
     TokenGroup groups[kWarps];
 #pragma unroll
     for (int g = 0; g < kWarps; ++g)
-      groups[g] = token_group(a, b, h, pair, npages, range, chunk * kChunk + g * kGroup);
+      groups[g] = token_group(c, h, list, chunk * kChunk + g * kGroup);
     uint16_t* sk = smem + stage * Cfg::kStageElems;
     uint16_t* sv = sk + kChunk * D;
     // Thread t copies vector t % kVecs of rows t / kVecs + i * kRowsPerPass: group index
@@ -245,56 +260,79 @@ __global__ void __launch_bounds__(kThreads, 2) decode_kernel(const DecodeArgs a)
                             make_layout(make_shape(_2{}, make_shape(_2{}, Int<D / 8>{})),
                                         make_stride(_2{}, make_stride(_1{}, _4{}))));
 
-#pragma unroll
-  for (int st = 0; st < kStages - 1; ++st) {
-    if (st < chunks) load_chunk(st, st);
-    cp_async_commit();
-  }
-
-  for (int chunk = 0; chunk < chunks; ++chunk) {
-    cp_async_wait<kStages - 2>();
-    __syncthreads();  // chunk's data is visible; every warp is done with the stage reused next
-    if (chunk + kStages - 1 < chunks) load_chunk(chunk + kStages - 1, (chunk + kStages - 1) % kStages);
-    cp_async_commit();
-
-    const uint16_t* sk = smem + (chunk % kStages) * Cfg::kStageElems;
-    const uint16_t* sv = sk + kChunk * D;
-    const TokenGroup g = token_group(a, b, h, pair, npages, range, chunk * kChunk + warp * kGroup);
-    const int token0 = warp * kGroup;
-
-#pragma unroll
-    for (int i = 0; i < 2; ++i) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
-#pragma unroll
-    for (int ks = 0; ks < D / 16; ++ks) {
-      uint32_t kb[4];
-      const int row = token0 + 8 * (lane / 16) + lane % 8;
-      ldmatrix_x4(kb, smem_u32(sk + swizzle<D>(row, 2 * ks + (lane / 8) % 2)));
-      mma_16816<T>(s[0], qf[ks], kb[0], kb[1]);
-      mma_16816<T>(s[1], qf[ks], kb[2], kb[3]);
+  for (int window = 0; window < range.count; window += kListPages) {
+    // Resolve the window's pages (index -> logical page -> physical page), all slots in
+    // parallel, so that the streaming loop below issues its copies without dependent loads.
+    list.count = min(kListPages, range.count - window);
+    if (window > 0) {
+      cp_async_wait<0>();
+      __syncthreads();  // the previous window's chunks are consumed; its list may be replaced
     }
-    // Causal among the new tokens and the end of the sequence: key pos is visible to a row iff
-    // pos <= its last key position (< len); absent groups see nothing.
-#pragma unroll
-    for (int nt = 0; nt < 2; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int pos = g.pos + 8 * nt + 2 * (lane % 4) + e % 2;
-        if (!g.ok || pos > last_key[e / 2]) s[nt][e] = -INFINITY;
+    for (int slot = threadIdx.x; slot < list.count; slot += kThreads) {
+      const int entry = range.lo + window + slot;
+      const int lp = a.indices != nullptr ? a.indices[int64_t(pair) * c.max_pages + entry] : entry;
+      int32_t phys = -1;
+      if (lp >= 0 && lp < npages) {
+        const int32_t mapped = c.page_table[int64_t(b) * c.max_pages + lp];
+        if (mapped >= 0 && mapped < c.num_pages) phys = mapped;
       }
-
-    float correction[2];
-    softmax.update(s_view, correction);
-    OnlineSoftmax<2>::rescale(o_view, correction);
-
-    const uint32_t pf[4] = {pack<T>(s[0][0], s[0][1]), pack<T>(s[0][2], s[0][3]),
-                            pack<T>(s[1][0], s[1][1]), pack<T>(s[1][2], s[1][3])};
+      s_logical[slot] = lp;
+      s_physical[slot] = phys;
+    }
+    __syncthreads();
+    const int chunks = (list.count * c.page_size + kChunk - 1) / kChunk;
 #pragma unroll
-    for (int dn = 0; dn < D / 8; dn += 2) {
-      uint32_t vb[4];
-      const int row = token0 + lane % 8 + 8 * ((lane / 8) % 2);
-      ldmatrix_x4_trans(vb, smem_u32(sv + swizzle<D>(row, dn + lane / 16)));
-      mma_16816<T>(o[dn], pf, vb[0], vb[1]);
-      mma_16816<T>(o[dn + 1], pf, vb[2], vb[3]);
+    for (int st = 0; st < kStages - 1; ++st) {
+      if (st < chunks) load_chunk(st, st);
+      cp_async_commit();
+    }
+
+    for (int chunk = 0; chunk < chunks; ++chunk) {
+      cp_async_wait<kStages - 2>();
+      __syncthreads();  // chunk's data is visible; every warp is done with the stage reused next
+      if (chunk + kStages - 1 < chunks)
+        load_chunk(chunk + kStages - 1, (chunk + kStages - 1) % kStages);
+      cp_async_commit();
+
+      const uint16_t* sk = smem + (chunk % kStages) * Cfg::kStageElems;
+      const uint16_t* sv = sk + kChunk * D;
+      const TokenGroup g = token_group(c, h, list, chunk * kChunk + warp * kGroup);
+      const int token0 = warp * kGroup;
+
+#pragma unroll
+      for (int i = 0; i < 2; ++i) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
+#pragma unroll
+      for (int ks = 0; ks < D / 16; ++ks) {
+        uint32_t kb[4];
+        const int row = token0 + 8 * (lane / 16) + lane % 8;
+        ldmatrix_x4(kb, smem_u32(sk + swizzle<D>(row, 2 * ks + (lane / 8) % 2)));
+        mma_16816<T>(s[0], qf[ks], kb[0], kb[1]);
+        mma_16816<T>(s[1], qf[ks], kb[2], kb[3]);
+      }
+      // Causal among the new tokens and the end of the sequence: key pos is visible to a row iff
+      // pos <= its last key position (< len); absent groups see nothing.
+#pragma unroll
+      for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int pos = g.pos + 8 * nt + 2 * (lane % 4) + e % 2;
+          if (!g.ok || pos > last_key[e / 2]) s[nt][e] = -INFINITY;
+        }
+
+      float correction[2];
+      softmax.update(s_view, correction);
+      OnlineSoftmax<2>::rescale(o_view, correction);
+
+      const uint32_t pf[4] = {pack<T>(s[0][0], s[0][1]), pack<T>(s[0][2], s[0][3]),
+                              pack<T>(s[1][0], s[1][1]), pack<T>(s[1][2], s[1][3])};
+#pragma unroll
+      for (int dn = 0; dn < D / 8; dn += 2) {
+        uint32_t vb[4];
+        const int row = token0 + lane % 8 + 8 * ((lane / 8) % 2);
+        ldmatrix_x4_trans(vb, smem_u32(sv + swizzle<D>(row, dn + lane / 16)));
+        mma_16816<T>(o[dn], pf, vb[0], vb[1]);
+        mma_16816<T>(o[dn + 1], pf, vb[2], vb[3]);
+      }
     }
   }
   cp_async_wait<0>();
@@ -315,50 +353,65 @@ __global__ void __launch_bounds__(kThreads, 2) decode_kernel(const DecodeArgs a)
   }
   __syncthreads();
 
+  // Final row r of this CTA, columns col .. col + 3 (cast to the dtype), and its lse. Rows that
+  // saw no key get out = 0 and lse = -inf.
+  auto write_output = [&](int r, int col, const MergeWeights& w, float4 v) {
+    const int row = row_base + r;
+    const int head = h * a.group + row / a.p.seqlen_q, t = row % a.p.seqlen_q;
+    T* out = static_cast<T*>(a.p.out) + int64_t(b) * a.p.out_strides.batch +
+             int64_t(head) * a.p.out_strides.head + int64_t(t) * a.p.out_strides.seq + col;
+    // Two 4-byte stores: out rows need only 4-byte alignment.
+    reinterpret_cast<uint32_t*>(out)[0] = pack<T>(v.x, v.y);
+    reinterpret_cast<uint32_t*>(out)[1] = pack<T>(v.z, v.w);
+    if (a.p.lse != nullptr && col == 0)
+      a.p.lse[(int64_t(b) * a.p.heads_q + head) * a.p.seqlen_q + t] = w.lse;
+  };
+
+  float* partial_lse = a.partial_lse + int64_t(pair) * a.splits * a.rows + row_base;
+  float* partial_out = a.partial_out + (int64_t(pair) * a.splits * a.rows + row_base) * D;
   for (int i = threadIdx.x; i < cta_rows * (D / 4); i += kThreads) {
     const int r = i / (D / 4), col = (i % (D / 4)) * 4;
     auto lse_at = [&](int w) { return s_lse[w * kGroup + r]; };
     const MergeWeights w = merge_weights(kWarps, lse_at);
-    if (col == 0) partial_lse[r] = w.lse;
-    if (w.lse == -INFINITY) continue;
-    *reinterpret_cast<float4*>(partial_out + int64_t(r) * D + col) = merge_values(
-        w, kWarps, lse_at,
-        [&](int wp) { return *reinterpret_cast<const float4*>(s_out + (wp * kGroup + r) * D + col); });
+    const float4 v = merge_values(w, kWarps, lse_at, [&](int wp) {
+      return *reinterpret_cast<const float4*>(s_out + (wp * kGroup + r) * D + col);
+    });
+    if (a.splits == 1) {
+      write_output(r, col, w, v);
+      continue;
+    }
+    if (col == 0) partial_lse[int64_t(split) * a.rows + r] = w.lse;
+    if (w.lse != -INFINITY)  // the merge never reads the values of a partial with lse -inf
+      *reinterpret_cast<float4*>(partial_out + (int64_t(split) * a.rows + r) * D + col) = v;
   }
-}
+  if (a.splits == 1) return;
 
-// One warp per query row (pair, r): merges the splits' partials and writes out (cast to the
-// dtype) and lse. Rows that saw no key get out = 0 and lse = -inf.
-template <typename T>
-__global__ void __launch_bounds__(kThreads) combine_kernel(const DecodeArgs a) {
-  const int64_t row = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  const int D = a.cache.head_dim;
-  if (row >= int64_t(a.cache.batch) * a.cache.heads_kv * a.rows) return;
-  const int r = int(row % a.rows);
-  const int pair = int(row / a.rows);
-  const int b = pair / a.cache.heads_kv, h = pair % a.cache.heads_kv;
-  const int splits = a.splits, rows = a.rows;
-  const float* lse_base = a.partial_lse + int64_t(pair) * splits * rows + r;
-  const float* out_base = a.partial_out + (int64_t(pair) * splits * rows + r) * D;
-  auto lse_at = [=](int s) { return lse_base[int64_t(s) * rows]; };
-  const MergeWeights w = merge_weights(splits, lse_at);
+  // The last split of this (pair, row block) to arrive merges every split's partial.
+  __shared__ bool s_last;
+  __threadfence();  // this thread's partial is visible device-wide before the arrival
+  __syncthreads();
+  if (threadIdx.x == 0)
+    s_last = atomicAdd(a.arrivals + int64_t(pair) * a.row_blocks + rb, 1) == a.splits - 1;
+  __syncthreads();
+  if (!s_last) return;
+  __threadfence();  // the other splits' partials are read after their arrivals
 
-  const int head = h * a.group + r / a.p.seqlen_q, t = r % a.p.seqlen_q;
-  T* out = static_cast<T*>(a.p.out) + int64_t(b) * a.p.out_strides.batch +
-           int64_t(head) * a.p.out_strides.head + int64_t(t) * a.p.out_strides.seq;
-  for (int col = 4 * lane; col < D; col += 128) {
-    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-    if (w.lse != -INFINITY)
-      v = merge_values(w, splits, lse_at, [=](int s) {
-        return *reinterpret_cast<const float4*>(out_base + int64_t(s) * rows * D + col);
-      });
-    // Two 4-byte stores: out rows need only 4-byte alignment.
-    reinterpret_cast<uint32_t*>(out + col)[0] = pack<T>(v.x, v.y);
-    reinterpret_cast<uint32_t*>(out + col)[1] = pack<T>(v.z, v.w);
+  float* s_split_lse = reinterpret_cast<float*>(smem);  // [split][16 rows]
+  for (int i = threadIdx.x; i < a.splits * cta_rows; i += kThreads) {
+    const int sp = i / cta_rows, r = i % cta_rows;
+    s_split_lse[sp * kRowsPerCta + r] = __ldcg(partial_lse + int64_t(sp) * a.rows + r);
   }
-  if (a.p.lse != nullptr && lane == 0)
-    a.p.lse[(int64_t(b) * a.p.heads_q + head) * a.p.seqlen_q + t] = w.lse;
+  __syncthreads();
+  for (int i = threadIdx.x; i < cta_rows * (D / 4); i += kThreads) {
+    const int r = i / (D / 4), col = (i % (D / 4)) * 4;
+    auto lse_at = [&](int sp) { return s_split_lse[sp * kRowsPerCta + r]; };
+    const MergeWeights w = merge_weights(a.splits, lse_at);
+    // L2 reads (__ldcg): the partials were written by other SMs.
+    write_output(r, col, w, merge_values(w, a.splits, lse_at, [&](int sp) {
+      return __ldcg(reinterpret_cast<const float4*>(partial_out + (int64_t(sp) * a.rows + r) * D +
+                                                    col));
+    }));
+  }
 }
 
 template <typename T, int D>
@@ -366,13 +419,20 @@ void launch_typed(const DecodeArgs& a, cudaStream_t stream) {
   constexpr int smem = Config<D>::kSmemBytes;
   TA_CUDA_CHECK(cudaFuncSetAttribute(decode_kernel<T, D>,
                                      cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-  const dim3 grid(unsigned(a.splits * a.row_blocks), unsigned(a.cache.heads_kv),
-                  unsigned(a.cache.batch));
-  decode_kernel<T, D><<<grid, kThreads, smem, stream>>>(a);
-  TA_CUDA_CHECK(cudaGetLastError());
-  const int64_t rows = int64_t(a.cache.batch) * a.cache.heads_kv * a.rows;
-  combine_kernel<T><<<unsigned((rows + kWarps - 1) / kWarps), kThreads, 0, stream>>>(a);
-  TA_CUDA_CHECK(cudaGetLastError());
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(unsigned(a.splits * a.row_blocks), unsigned(a.cache.heads_kv),
+                        unsigned(a.cache.batch));
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  // After the selection kernel (sparse), launch early: the prologue overlaps its tail. Dense
+  // decode follows the caller's work, whose results the prologue reads: a normal launch.
+  cudaLaunchAttribute attribute;
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attribute;
+  config.numAttrs = a.indices != nullptr ? 1 : 0;
+  TA_CUDA_CHECK(cudaLaunchKernelEx(&config, decode_kernel<T, D>, a));
 }
 
 }  // namespace

@@ -23,9 +23,9 @@ void check_int32(const char* fn, const char* name, const Array& a) {
 }
 
 // The cache arrays as a view: k_cache, v_cache [num_pages, heads_kv, page_size, head_dim] fp16 /
-// bf16; k_min, k_max [num_pages, heads_kv, head_dim] fp32; page_table [batch, max_pages] and
-// seqlens [batch] int32; all contiguous. Devices are checked last (cache_devices), so that shape
-// errors show on host arrays too.
+// bf16; k_min, k_max [num_pages, heads_kv, head_dim] of the same dtype; page_table
+// [batch, max_pages] and seqlens [batch] int32; all contiguous. Devices are checked last
+// (cache_devices), so that shape errors show on host arrays too.
 template <typename KV, typename Summary, typename Lens>
 ta::PagedKVCacheView cache_view(const char* fn, const KV& k_cache,
                                 const KV& v_cache, const Summary& k_min, const Summary& k_max,
@@ -37,8 +37,9 @@ ta::PagedKVCacheView cache_view(const char* fn, const KV& k_cache,
     type_error(fn, ": v_cache must have k_cache's dtype (", dtype_str(k_cache.dtype()), "), got ",
                dtype_str(v_cache.dtype()));
   for (const auto* s : {&k_min, &k_max})
-    if (!is_dtype(s->dtype(), Code::Float, 32))
-      type_error(fn, ": k_min and k_max must be float32, got ", dtype_str(s->dtype()));
+    if (s->dtype() != k_cache.dtype())
+      type_error(fn, ": k_min and k_max must have k_cache's dtype (", dtype_str(k_cache.dtype()),
+                 "), got ", dtype_str(s->dtype()));
   check_int32(fn, "page_table", page_table);
   check_int32(fn, "seqlens", seqlens);
   check_ndim(fn, "k_cache", k_cache, 4, "[num_pages, heads_kv, page_size, head_dim]");
@@ -68,8 +69,8 @@ ta::PagedKVCacheView cache_view(const char* fn, const KV& k_cache,
   ta::PagedKVCacheView c;
   c.k_cache = const_cast<void*>(static_cast<const void*>(k_cache.data()));
   c.v_cache = const_cast<void*>(static_cast<const void*>(v_cache.data()));
-  c.k_min = static_cast<float*>(const_cast<void*>(static_cast<const void*>(k_min.data())));
-  c.k_max = static_cast<float*>(const_cast<void*>(static_cast<const void*>(k_max.data())));
+  c.k_min = const_cast<void*>(static_cast<const void*>(k_min.data()));
+  c.k_max = const_cast<void*>(static_cast<const void*>(k_max.data()));
   c.page_table = static_cast<const int32_t*>(page_table.data());
   c.seqlens = static_cast<int32_t*>(const_cast<void*>(static_cast<const void*>(seqlens.data())));
   c.batch = to_int(fn, "batch", page_table, 0);
@@ -293,8 +294,8 @@ void bind_decode(nb::module_& m) {
         "Writes k_new, v_new [B, Hkv, T, D] at positions seqlens[b] .. (through page_table),\n"
         "refreshes k_min / k_max of the touched pages, then seqlens[b] += n (n = T, or\n"
         "clamp(new_lens[b], 0, T)). Cache: k_cache, v_cache [num_pages, Hkv, page_size, D]\n"
-        "float16/bfloat16, k_min, k_max [num_pages, Hkv, D] float32, page_table [B, max_pages]\n"
-        "and seqlens [B] int32, contiguous. Never synchronizes.");
+        "float16/bfloat16, k_min, k_max [num_pages, Hkv, D] of the same dtype, page_table\n"
+        "[B, max_pages] and seqlens [B] int32, contiguous. Never synchronizes.");
   m.def("paged_kv_refresh_summaries", &paged_kv_refresh_summaries, nb::arg("k_cache"),
         nb::arg("v_cache"), nb::arg("k_min"), nb::arg("k_max"), nb::arg("page_table"),
         nb::arg("seqlens"), nb::arg("stream"),
@@ -321,8 +322,8 @@ void bind_decode(nb::module_& m) {
         nb::arg("page_size"), nb::arg("topk"), nb::arg("sink_pages"),
         nb::arg("indices").noconvert(), nb::arg("counts").noconvert(),
         nb::arg("scores").noconvert(),
-        "CPU reference of select_decode_pages on NumPy arrays (q float32 holding the 16-bit\n"
-        "values); exact: same scores bit for bit, same pages.");
+        "CPU reference of select_decode_pages on NumPy arrays (q, k_min and k_max float32\n"
+        "holding the 16-bit values); exact: same scores bit for bit, same pages.");
 }
 
 }  // namespace triageattention::python

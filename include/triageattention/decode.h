@@ -3,8 +3,9 @@
 //
 // Paged cache (all arrays contiguous, on one device):
 //   k_cache, v_cache [num_pages, heads_kv, page_size, head_dim]  fp16 or bf16
-//   k_min, k_max     [num_pages, heads_kv, head_dim]             fp32, element-wise min / max of
-//                                                                the page's valid keys
+//   k_min, k_max     [num_pages, heads_kv, head_dim]             cache dtype, element-wise min /
+//                                                                max of the page's valid keys
+//                                                                (exact: min / max of 16-bit keys)
 //   page_table       [batch, max_pages] int32: logical page p of sequence b lives in physical
 //                    page page_table[b, p]; pages of any sequence may sit anywhere in the pool
 //   seqlens          [batch] int32, on the device: tokens held by each sequence
@@ -30,8 +31,8 @@ namespace triageattention {
 struct PagedKVCacheView {
   void* k_cache = nullptr;
   void* v_cache = nullptr;
-  float* k_min = nullptr;
-  float* k_max = nullptr;
+  void* k_min = nullptr;  // the cache dtype, like k_cache
+  void* k_max = nullptr;
   const int32_t* page_table = nullptr;
   int32_t* seqlens = nullptr;  // advanced by paged_kv_append, read by sparse_decode
 
@@ -74,11 +75,11 @@ void paged_kv_refresh_summaries(const PagedKVCacheView& cache, cudaStream_t stre
 //
 // Page selection per (sequence, kv head): among the pages holding valid tokens (and a valid
 // physical index), score(p) = max over the group's query heads and the seqlen_q tokens of
-// sum_d max(q_d * k_min[p, d], q_d * k_max[p, d]) (the Quest upper bound, fp32, summed in order
-// of d); the first sink_pages pages and the last page are always kept and count toward topk;
-// the min(topk, eligible) best pages are visited, ties to the lower page index (when topk is
-// smaller than the forced pages, the lower-indexed forced pages win). topk >= max_pages selects
-// dense decode (every page, no selection step).
+// sum_d max(q_d * k_min[p, d], q_d * k_max[p, d]) (the Quest upper bound, fp32 products of the
+// 16-bit values, which are exact, summed in order of d); the first sink_pages pages and the last
+// page are always kept and count toward topk; the min(topk, eligible) best pages are visited,
+// ties to the lower page index (when topk is smaller than the forced pages, the lower-indexed
+// forced pages win). topk >= max_pages selects dense decode (every page, no selection step).
 //
 // out like q (any strides, contiguous last dimension, multiples of 2 elements, 4-byte aligned);
 // lse [batch, heads_q, seqlen_q] fp32 contiguous, natural log, optional. Rows that see no key get

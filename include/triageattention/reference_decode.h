@@ -16,8 +16,8 @@ struct DecodeSelectionShape {
   int64_t num_pages = 0;
 };
 
-// q [B, Hq, Sq, D] (the values of the 16-bit inputs, as float), k_min / k_max
-// [num_pages, Hkv, D], page_table [B, max_pages], seqlens [B], all contiguous. Lengths are
+// q [B, Hq, Sq, D] and k_min / k_max [num_pages, Hkv, D] (the values of the 16-bit inputs and
+// summaries, as float), page_table [B, max_pages], seqlens [B], all contiguous. Lengths are
 // clamped to [0, max_pages * page_size]; page p < ceil(len / page_size) holds valid tokens.
 //   score(b, h, p) = max over rows (query head of h's group, new token) of
 //                    sum over d in order of max(q_d * k_min_d, q_d * k_max_d)   (fp32, from 0)

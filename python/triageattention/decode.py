@@ -1,8 +1,8 @@
 """KV-cache decode: a paged KV cache with per-page key summaries, and sparse_decode.
 
 Semantics (DESIGN.md, KV-cache decode; docs/DECODE.md): the cache holds
-k_cache, v_cache [num_pages, Hkv, page_size, D], k_min, k_max [num_pages, Hkv, D] (fp32, the
-element-wise min / max of each page's valid keys), page_table [B, max_pages] and seqlens [B]
+k_cache, v_cache [num_pages, Hkv, page_size, D], k_min, k_max [num_pages, Hkv, D] (the cache
+dtype: the element-wise min / max of each page's valid keys, exact), page_table [B, max_pages] and seqlens [B]
 (int32, on the GPU). ``PagedKVCache.append`` writes new tokens and keeps the summaries current;
 ``sparse_decode`` scores pages with the Quest bound, keeps the sink and last pages, picks the
 top-k and runs split-KV flash-decoding over them (topk >= max_pages: dense decode).
@@ -211,7 +211,7 @@ class PagedKVCache:
         self.k_cache, self.v_cache = k_cache, v_cache
         self.page_table, self.seqlens = page_table, seqlens
         num_pages, heads_kv, _, head_dim = k_cache.shape
-        self.k_min = torch.zeros((num_pages, heads_kv, head_dim), dtype=torch.float32,
+        self.k_min = torch.zeros((num_pages, heads_kv, head_dim), dtype=k_cache.dtype,
                                  device=k_cache.device)
         self.k_max = torch.zeros_like(self.k_min)
 

@@ -56,8 +56,8 @@ class CacheUnderTest {
         page_elems_(int64_t(c.heads_kv) * c.page_size * c.head_dim),
         k_(num_pages_ * page_elems_ * 2),
         v_(num_pages_ * page_elems_ * 2),
-        k_min_(num_pages_ * c.heads_kv * c.head_dim * 4),
-        k_max_(num_pages_ * c.heads_kv * c.head_dim * 4),
+        k_min_(num_pages_ * c.heads_kv * c.head_dim * 2),  // the cache dtype
+        k_max_(num_pages_ * c.heads_kv * c.head_dim * 2),
         table_(std::size_t(c.batch) * max_pages_ * 4),
         seqlens_(std::size_t(c.batch) * 4) {
     // Pages of all sequences shuffled over the pool; the last column stays unmapped (-1).
@@ -81,8 +81,8 @@ class CacheUnderTest {
     PagedKVCacheView v;
     v.k_cache = k_.get();
     v.v_cache = v_.get();
-    v.k_min = static_cast<float*>(k_min_.get());
-    v.k_max = static_cast<float*>(k_max_.get());
+    v.k_min = k_min_.get();
+    v.k_max = k_max_.get();
     v.page_table = static_cast<const int32_t*>(table_.get());
     v.seqlens = static_cast<int32_t*>(seqlens_.get());
     v.batch = c_.batch;
@@ -140,9 +140,8 @@ class CacheUnderTest {
     std::vector<int32_t> lens(c_.batch);
     seqlens_.download(lens.data(), seqlens_.bytes());
     ASSERT_EQ(lens, lens_);
-    std::vector<float> lo(k_min_.bytes() / 4), hi(lo.size());
-    k_min_.download(lo.data(), k_min_.bytes());
-    k_max_.download(hi.data(), k_max_.bytes());
+    std::vector<float> lo, hi;
+    download_summaries(lo, hi);
     const int D = c_.head_dim, ps = c_.page_size;
     for (int b = 0; b < c_.batch; ++b)
       for (int p = 0; p * ps < lens_[b]; ++p)
@@ -169,11 +168,17 @@ class CacheUnderTest {
   int max_pages() const { return max_pages_; }
   int64_t num_pages() const { return num_pages_; }
   const std::vector<int32_t>& host_table() const { return host_table_; }
+  // The summaries widened to float (exact).
   void download_summaries(std::vector<float>& lo, std::vector<float>& hi) const {
-    lo.resize(k_min_.bytes() / 4);
-    hi.resize(lo.size());
-    k_min_.download(lo.data(), k_min_.bytes());
-    k_max_.download(hi.data(), k_max_.bytes());
+    TypedHost min16(c_.dtype, k_min_.bytes() / 2), max16(c_.dtype, k_max_.bytes() / 2);
+    k_min_.download(min16.data(), min16.bytes());
+    k_max_.download(max16.data(), max16.bytes());
+    lo.resize(min16.size());
+    hi.resize(max16.size());
+    for (std::size_t i = 0; i < lo.size(); ++i) {
+      lo[i] = min16.get(i);
+      hi[i] = max16.get(i);
+    }
   }
 
  private:
@@ -417,6 +422,26 @@ TEST(Decode, OtherPageSizesAndEightNewTokens) {
     c.prefill = {700, 9, page_size};
     run_session(c, rng);
   }
+}
+
+TEST(Decode, ManySplitsMergeTheirPartials) {
+  TA_REQUIRE_GPU();
+  // Contexts of thousands of tokens: dense and sparse decode run several splits per (sequence,
+  // kv head), merged by the last split to arrive; the one-page sequence leaves most splits
+  // without a page (partials with lse -inf).
+  std::mt19937 rng(31);
+  Config c;
+  c.batch = 3;
+  c.heads_q = 8;
+  c.heads_kv = 2;
+  c.page_size = 16;
+  c.steps = 2;
+  c.topk = 40;
+  c.prefill = {3000, 5, 1400};
+  run_session(c, rng);
+  c.heads_q = 32;  // 16:1 with two new tokens: two row blocks, each with its own counters
+  c.seqlen_q = 2;
+  run_session(c, rng);
 }
 
 TEST(Decode, RowsBeforeTheSequenceStartSeeNoKey) {

@@ -88,8 +88,8 @@ def _host_cache(B=2, Hkv=2, num_pages=8, page_size=16, D=64, max_pages=4, dtype=
     return dict(
         k_cache=np.zeros((num_pages, Hkv, page_size, D), dtype),
         v_cache=np.zeros((num_pages, Hkv, page_size, D), dtype),
-        k_min=np.zeros((num_pages, Hkv, D), np.float32),
-        k_max=np.zeros((num_pages, Hkv, D), np.float32),
+        k_min=np.zeros((num_pages, Hkv, D), dtype),
+        k_max=np.zeros((num_pages, Hkv, D), dtype),
         page_table=np.zeros((B, max_pages), np.int32),
         seqlens=np.zeros((B,), np.int32))
 
@@ -115,13 +115,13 @@ DECODE_ERRORS = {
                       "k_cache must be float16 or bfloat16, got float32"),
     "v dtype": (_with(v_cache=np.zeros((8, 2, 16, 64), np.float32)), {}, TypeError,
                 r"v_cache must have k_cache's dtype \(float16\)"),
-    "summary dtype": (_with(k_min=np.zeros((8, 2, 64), np.float16)), {}, TypeError,
-                      "k_min and k_max must be float32"),
+    "summary dtype": (_with(k_min=np.zeros((8, 2, 64), np.float32)), {}, TypeError,
+                      r"k_min and k_max must have k_cache's dtype \(float16\), got float32"),
     "table dtype": (_with(page_table=np.zeros((2, 4), np.int64)), {}, TypeError,
                     "page_table must be int32, got int64"),
     "3-D cache": (_with(k_cache=np.zeros((8, 2, 64), np.float16)), {}, ValueError,
                   r"k_cache must be 4-D \[num_pages, heads_kv, page_size, head_dim\]"),
-    "summary shape": (_with(k_max=np.zeros((8, 2, 32), np.float32)), {}, ValueError,
+    "summary shape": (_with(k_max=np.zeros((8, 2, 32), np.float16)), {}, ValueError,
                       "k_max must have k_min's shape"),
     "seqlens rows": (_with(seqlens=np.zeros((3,), np.int32)), {}, ValueError,
                      r"seqlens must have one entry per sequence \(page_table has 2 rows\)"),
@@ -172,8 +172,8 @@ def reference_selection(q, k_min, k_max, page_table, seqlens, page_size, topk, s
     counts = np.empty((B, Hkv), np.int32)
     scores = np.zeros((B, Hkv, max_pages), np.float32)
     _C.reference_select_decode_pages(
-        np.ascontiguousarray(q, np.float32), np.ascontiguousarray(k_min),
-        np.ascontiguousarray(k_max), np.ascontiguousarray(page_table, np.int32),
+        np.ascontiguousarray(q, np.float32), np.ascontiguousarray(k_min, np.float32),
+        np.ascontiguousarray(k_max, np.float32), np.ascontiguousarray(page_table, np.int32),
         np.ascontiguousarray(seqlens, np.int32), page_size, topk, sink_pages, indices, counts,
         scores)
     return indices, counts, scores
@@ -267,12 +267,11 @@ def decode_mask(lens, Hq, Sq, S, device, pages=None, group=1, page_size=1):
     last = torch.tensor(lens, device=device)[:, None] - Sq + t[None]  # [B, Sq]
     mask = (j[None, None, :] <= last[:, :, None])[:, None].expand(-1, Hq, -1, -1).clone()
     if pages is not None:
+        page_of = j // page_size
         for b, per_head in enumerate(pages):
             for h, chosen in enumerate(per_head):
-                keep = torch.zeros(S, dtype=torch.bool, device=device)
-                for p in chosen:
-                    keep[p * page_size:(p + 1) * page_size] = True
-                mask[b, h * group:(h + 1) * group] &= keep
+                chosen = torch.as_tensor(np.asarray(chosen, np.int64), device=device)
+                mask[b, h * group:(h + 1) * group] &= torch.isin(page_of, chosen)
     return mask
 
 
@@ -285,8 +284,9 @@ def check_selection(q, cache, topk, sink_pages):
     """GPU selection == CPU reference on the GPU's summaries; returns the pages per (b, h)."""
     from triageattention.decode import select_decode_pages
     indices, counts, scores = select_decode_pages(q, cache, topk, sink_pages)
-    ri, rc, rs = reference_selection(q.float().cpu().numpy(), cache.k_min.cpu().numpy(),
-                                     cache.k_max.cpu().numpy(), cache.page_table.cpu().numpy(),
+    ri, rc, rs = reference_selection(q.float().cpu().numpy(), cache.k_min.float().cpu().numpy(),
+                                     cache.k_max.float().cpu().numpy(),
+                                     cache.page_table.cpu().numpy(),
                                      cache.seqlens.cpu().numpy(), cache.page_size, topk,
                                      sink_pages)
     assert np.array_equal(counts.cpu().numpy(), rc)
@@ -343,6 +343,35 @@ def test_prefill_then_decode_steps_match_reference(gen, dtype, head_dim, page_si
 
 
 @gpu
+@pytest.mark.parametrize("batch, Hq, Hkv, prefill, topk", [
+    (3, 16, 2, [3000, 5, 1400], 40),     # several splits per kv head, merged by the last one
+    (128, 8, 8, [8200] * 128, 600),      # one split of > 512 pages: page-list windows
+])
+def test_long_contexts_match_reference(gen, batch, Hq, Hkv, prefill, topk):
+    from triageattention import PagedKVCache, sparse_decode
+    dtype, D, ps, Sq = torch.bfloat16, 64, 16, 1
+    cache = PagedKVCache(batch, max(prefill) + Sq, Hkv, D, ps, dtype=dtype)
+    model = Model(batch)
+    for k_new, v_new, counts in ((*random_kv(gen, batch, Hkv, max(prefill), D, dtype), prefill),
+                                 (*random_kv(gen, batch, Hkv, Sq, D, dtype), [Sq] * batch)):
+        cache.append(k_new, v_new, new_lens=counts)
+        model.append(k_new, v_new, counts)
+    del k_new, v_new
+    q = 3 * torch.randn((batch, Hq, Sq, D), generator=gen, device="cuda", dtype=dtype)
+    k, v, lens = model.padded()
+    dense, dense_lse = sparse_decode(q, cache, cache.max_pages, return_lse=True)
+    pages = check_selection(q, cache, topk, 1)
+    out, lse = sparse_decode(q, cache, topk, return_lse=True)
+    chunk = 16  # float64 references a few sequences at a time
+    for b0 in range(0, batch, chunk):
+        sl = slice(b0, b0 + chunk)
+        mask = decode_mask(lens[sl], Hq, Sq, k.shape[2], "cuda")
+        assert_matches(dense[sl], dense_lse[sl], q[sl], k[sl], v[sl], mask, f"dense b{b0}")
+        mask = decode_mask(lens[sl], Hq, Sq, k.shape[2], "cuda", pages[sl], Hq // Hkv, ps)
+        assert_matches(out[sl], lse[sl], q[sl], k[sl], v[sl], mask, f"sparse b{b0}")
+
+
+@gpu
 def test_summaries_follow_appends(gen):
     from triageattention import PagedKVCache
     cache = PagedKVCache(2, 200, 2, 64, page_size=32, dtype=torch.float16)
@@ -355,8 +384,9 @@ def test_summaries_follow_appends(gen):
         k = model.k[b].float()
         for p, phys in enumerate(cache._alloc.pages[b]):
             chunk = k[:, p * 32:(p + 1) * 32]
-            assert torch.equal(cache.k_min[phys], chunk.amin(1))
-            assert torch.equal(cache.k_max[phys], chunk.amax(1))
+            assert cache.k_min.dtype == torch.float16  # the cache dtype: min / max are exact
+            assert torch.equal(cache.k_min[phys].float(), chunk.amin(1))
+            assert torch.equal(cache.k_max[phys].float(), chunk.amax(1))
 
 
 @gpu
