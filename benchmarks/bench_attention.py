@@ -43,28 +43,28 @@ Q_BLOCK = 128
 FLEX_BLOCK = 128  # the block size of Flex's token-level-mask rows (its default)
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_problem_args(ap: argparse.ArgumentParser, seqlen_help: str, bs_default: str) -> None:
+    """The attention problem's options, shared with bench_triage.py."""
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--heads", type=int, default=32, help="query heads")
     ap.add_argument("--heads-kv", type=int, help="key/value heads (default: --heads)")
-    ap.add_argument("--seqlen", type=int, help="Sq = Sk (default 16384, --quick 4096)")
+    ap.add_argument("--seqlen", type=int, help=seqlen_help)
     ap.add_argument("--head-dim", type=int, default=128, choices=(64, 128))
     ap.add_argument("--dtype", choices=["bf16", "fp16"], default="bf16")
-    ap.add_argument("--bs", default="128,64,32,16", help="comma-separated key block sizes")
+    ap.add_argument("--bs", default=bs_default, help="comma-separated key block sizes")
     ap.add_argument("--density", type=float, default=0.125,
                     help="share of key blocks each row visits, in (0, 1] (default 0.125)")
-    ap.add_argument("--no-flex", action="store_true", help="skip the FlexAttention rows")
     ap.add_argument("--runs", type=int)
     ap.add_argument("--warmup", type=int)
     ap.add_argument("--seed", type=int, default=20261125)
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    ap.add_argument("--quick", action="store_true",
-                    help="S = 4096, 10 runs, 2 warm-up (flags win)")
-    a = ap.parse_args(argv)
+
+
+def check_problem_args(ap: argparse.ArgumentParser, a: argparse.Namespace, seqlen: int,
+                       quick_seqlen: int) -> argparse.Namespace:
+    """Fills the defaults (--quick: quick_seqlen, 10 runs, 2 warm-up) and checks the values."""
     a.heads_kv = a.heads if a.heads_kv is None else a.heads_kv
-    a.seqlen = (4096 if a.quick else 16384) if a.seqlen is None else a.seqlen
+    a.seqlen = (quick_seqlen if a.quick else seqlen) if a.seqlen is None else a.seqlen
     a.runs = (10 if a.quick else 30) if a.runs is None else a.runs
     a.warmup = (2 if a.quick else 5) if a.warmup is None else a.warmup
     try:
@@ -81,6 +81,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         ap.error("--heads must be a multiple of --heads-kv")
     a.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[a.dtype]
     return a
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_problem_args(ap, "Sq = Sk (default 16384, --quick 4096)", "128,64,32,16")
+    ap.add_argument("--no-flex", action="store_true", help="skip the FlexAttention rows")
+    ap.add_argument("--quick", action="store_true",
+                    help="S = 4096, 10 runs, 2 warm-up (flags win)")
+    return check_problem_args(ap, ap.parse_args(argv), 16384, 4096)
 
 
 def short_error(e: BaseException, limit: int = 300) -> str:
@@ -329,25 +339,16 @@ class Suite:
                              "causal mask (same for every impl of a case)")
 
 
+def run_cases(suite: Suite, args: argparse.Namespace) -> None:
+    for causal in (False, True):
+        suite.dense_case(causal)
+    for bs in args.bs:
+        suite.sparse_case(bs)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    argv = sys.argv if argv is None else argv
-    args = parse_args(argv[1:])
-    if not torch.cuda.is_available():
-        print("error: no CUDA device visible to torch; this benchmark needs an H100",
-              file=sys.stderr)
-        return 1
-    torch.backends.cuda.matmul.allow_tf32 = False  # the float32 reference must be float32
-    suite = Suite(args)
-    suite.describe(argv)
-    hp.warn_if_not_hopper(suite.device)
+    return hp.run_suite_main(argv, parse_args, Suite, run_cases)
 
-    def cases():
-        for causal in (False, True):
-            suite.dense_case(causal)
-        for bs in args.bs:
-            suite.sparse_case(bs)
-
-    return hp.finish_suite(suite.report, lambda: suite.failed, cases, args.json)
 
 if __name__ == "__main__":
     sys.exit(main())

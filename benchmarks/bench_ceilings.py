@@ -105,22 +105,13 @@ class Suite:
                       "/ median")
 
 
+def run_cases(suite: Suite, args: argparse.Namespace) -> None:
+    suite.copy()
+    suite.gemm()
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    argv = sys.argv if argv is None else argv
-    args = parse_args(argv[1:])
-    if not torch.cuda.is_available():
-        print("error: no CUDA device visible to torch; this benchmark needs an H100",
-              file=sys.stderr)
-        return 1
-    suite = Suite(args)
-    suite.describe(argv)
-    hp.warn_if_not_hopper(suite.device)
-
-    def cases():
-        suite.copy()
-        suite.gemm()
-
-    return hp.finish_suite(suite.report, lambda: suite.failed, cases, args.json)
+    return hp.run_suite_main(argv, parse_args, Suite, run_cases)
 
 
 if __name__ == "__main__":

@@ -258,25 +258,15 @@ class Suite:
                       "summaries (cache dtype) our selection reads, on top")
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    argv = sys.argv if argv is None else argv
-    args = parse_args(argv[1:])
-    if not torch.cuda.is_available():
-        print("error: no CUDA device visible to torch; this benchmark needs an H100",
-              file=sys.stderr)
-        return 1
-    torch.backends.cuda.matmul.allow_tf32 = False
-    suite = Suite(args)
-    suite.describe(argv)
-    hp.warn_if_not_hopper(suite.device)
+def run_cases(suite: Suite, args: argparse.Namespace) -> None:
     scale = 4 if args.quick else 1
+    suite.case(8, 32768 // scale, sparse=True)
+    suite.case(64, 4096 // scale, sparse=False)
+    suite.case(1, 131072 // scale, sparse=True)
 
-    def cases():
-        suite.case(8, 32768 // scale, sparse=True)
-        suite.case(64, 4096 // scale, sparse=False)
-        suite.case(1, 131072 // scale, sparse=True)
 
-    return hp.finish_suite(suite.report, lambda: suite.failed, cases, args.json)
+def main(argv: Optional[List[str]] = None) -> int:
+    return hp.run_suite_main(argv, parse_args, Suite, run_cases)
 
 
 if __name__ == "__main__":

@@ -282,25 +282,18 @@ class Suite:
         m["useful FLOPs"] = "2 * bs^2 * N per stored block (same for every impl)"
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    argv = sys.argv if argv is None else argv
-    args = parse_args(argv[1:])
-    warnings.filterwarnings("ignore", message="Sparse BSR tensor support is in beta")
-    if not torch.cuda.is_available():
-        print("error: no CUDA device visible to torch; this benchmark needs an H100",
-              file=sys.stderr)
-        return 1
-    suite = Suite(args)
-    suite.describe(argv)
-    hp.warn_if_not_hopper(suite.device)
+def run_cases(suite: Suite, args: argparse.Namespace) -> None:
     gen = torch.Generator(device=suite.device).manual_seed(args.seed + 1)
+    for bs in args.bs:
+        for i, density in enumerate(args.density):
+            suite.run_case(bs, density, validate=(i == 0), gen=gen)
 
-    def cases():
-        for bs in args.bs:
-            for i, density in enumerate(args.density):
-                suite.run_case(bs, density, validate=(i == 0), gen=gen)
 
-    return hp.finish_suite(suite.report, lambda: suite.failed, cases, args.json)
+def main(argv: Optional[List[str]] = None) -> int:
+    # torch's BSR support warns that it is in beta, once per case.
+    warnings.filterwarnings("ignore", message="Sparse BSR tensor support is in beta")
+    return hp.run_suite_main(argv, parse_args, Suite, run_cases)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -36,39 +36,24 @@ RECALL_HEADS = 4
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--heads", type=int, default=32, help="query heads")
-    ap.add_argument("--heads-kv", type=int, help="key/value heads (default: --heads)")
-    ap.add_argument("--seqlen", type=int, help="Sq = Sk (default 16384, --quick 8192)")
-    ap.add_argument("--head-dim", type=int, default=128, choices=(64, 128))
-    ap.add_argument("--dtype", choices=["bf16", "fp16"], default="bf16")
-    ap.add_argument("--bs", default="64", help="comma-separated key block sizes")
-    ap.add_argument("--density", type=float, default=0.125,
-                    help="topk as a share of the key blocks (default 0.125)")
-    ap.add_argument("--runs", type=int)
-    ap.add_argument("--warmup", type=int)
-    ap.add_argument("--seed", type=int, default=20261125)
-    ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    ba.add_problem_args(ap, "Sq = Sk (default 16384, --quick 8192)", "64")
     ap.add_argument("--quick", action="store_true", help="S = 8192, 10 runs, 2 warm-up")
-    a = ap.parse_args(argv)
-    a.heads_kv = a.heads if a.heads_kv is None else a.heads_kv
-    a.seqlen = (8192 if a.quick else 16384) if a.seqlen is None else a.seqlen
-    a.runs = (10 if a.quick else 30) if a.runs is None else a.runs
-    a.warmup = (2 if a.quick else 5) if a.warmup is None else a.warmup
-    a.bs = [int(s) for s in a.bs.split(",")]
-    if any(bs not in (16, 32, 64, 128) for bs in a.bs):
-        ap.error("--bs values must be among 16, 32, 64, 128")
-    if not 0 < a.density <= 1:
-        ap.error("--density must be in (0, 1]")
-    if a.heads % a.heads_kv:
-        ap.error("--heads must be a multiple of --heads-kv")
-    a.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[a.dtype]
+    a = ba.check_problem_args(ap, ap.parse_args(argv), 16384, 8192)
     a.no_flex = True  # bench_attention.py runs Flex on given patterns
     return a
 
 
 class TriageSuite(ba.Suite):
     name = "triage (python)"
+
+    def describe(self, argv: List[str]) -> None:
+        super().describe(argv)
+        a = self.args
+        self.report.meta["problem"] = (
+            f"q [B={a.batch}, H={a.heads}, S={a.seqlen}, D={a.head_dim}], k/v with "
+            f"{a.heads_kv} heads, {str(a.dtype).replace('torch.', '')}, standard normal; "
+            f"topk = {a.density:.1%} of the key blocks, one pattern per kv head, query blocks "
+            f"{ba.Q_BLOCK}, sink 1 + local 1 blocks")
 
     def metric(self, case: str, impl_prefix: str, name: str, value: float) -> None:
         row = self.find(case, impl_prefix)
@@ -178,30 +163,15 @@ class TriageSuite(ba.Suite):
             print(f"!!!!! planted recall {found:.4f} < 1 on {case}", file=sys.stderr)
 
 
+def run_cases(suite: TriageSuite, args: argparse.Namespace) -> None:
+    for bs in args.bs:
+        for causal in (False, True):
+            suite.triage_case(bs, causal)
+        suite.planted_case(bs)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    argv = sys.argv if argv is None else argv
-    args = parse_args(argv[1:])
-    if not torch.cuda.is_available():
-        print("error: no CUDA device visible to torch; this benchmark needs an H100",
-              file=sys.stderr)
-        return 1
-    torch.backends.cuda.matmul.allow_tf32 = False
-    suite = TriageSuite(args)
-    suite.describe(argv)
-    suite.report.meta["problem"] = (
-        f"q [B={args.batch}, H={args.heads}, S={args.seqlen}, D={args.head_dim}], k/v with "
-        f"{args.heads_kv} heads, {str(args.dtype).replace('torch.', '')}, standard normal; "
-        f"topk = {args.density:.1%} of the key blocks, one pattern per kv head, query blocks "
-        f"{ba.Q_BLOCK}, sink 1 + local 1 blocks")
-    hp.warn_if_not_hopper(suite.device)
-
-    def cases():
-        for bs in args.bs:
-            for causal in (False, True):
-                suite.triage_case(bs, causal)
-            suite.planted_case(bs)
-
-    return hp.finish_suite(suite.report, lambda: suite.failed, cases, args.json)
+    return hp.run_suite_main(argv, parse_args, TriageSuite, run_cases)
 
 
 if __name__ == "__main__":

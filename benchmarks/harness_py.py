@@ -187,3 +187,20 @@ def describe_run(report: "Report", argv: List[str], device: torch.device, packag
     m["triageattention"] = (getattr(package, "__version__", "imported") if package
                             else f"not importable ({import_error})")
 
+
+def run_suite_main(argv: Optional[List[str]], parse_args: Callable, make_suite: Callable,
+                   cases: Callable) -> int:
+    """The main() of every Python suite: parses argv, requires a CUDA device, describes the run,
+    runs cases(suite, args) and reports (finish_suite); returns the exit status."""
+    argv = sys.argv if argv is None else argv
+    args = parse_args(argv[1:])
+    if not torch.cuda.is_available():
+        print("error: no CUDA device visible to torch; this benchmark needs an H100",
+              file=sys.stderr)
+        return 1
+    torch.backends.cuda.matmul.allow_tf32 = False  # float32 references must be float32
+    suite = make_suite(args)
+    suite.describe(argv)
+    warn_if_not_hopper(suite.device)
+    return finish_suite(suite.report, lambda: suite.failed, lambda: cases(suite, args),
+                        args.json)

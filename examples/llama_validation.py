@@ -159,7 +159,7 @@ def register_cudnn_baseline(torch, transformers):
 
 
 def use(model, impl, config=None):
-    """Switches the model to "sdpa", SDPA_CUDNN or "triage" (with config)."""
+    """Switches the model to "sdpa", "eager", SDPA_CUDNN or "triage" (with config)."""
     from triageattention.integrations.transformers import disable_triage, enable_triage
     if impl == "triage":
         enable_triage(model, config)
@@ -265,6 +265,15 @@ def quality(args, torch, model, runner, TriageConfig, progress, results):
     with torch.inference_mode():
         ref = runner.logits(ids)
         progress.step(f"quality: SDPA logits, {L} tokens")
+        # The noise floor: transformers' eager attention is exact too, so its disagreement with
+        # SDPA shows what bf16 rounding alone does to these (random-weight, flat) logits.
+        use(model, "eager")
+        s = compare_logits(torch, ref, runner.logits(ids))
+        progress.log(f"logits  eager attention vs SDPA (noise floor): max|err| "
+                     f"{s['max_abs_err']:.4f}, top-1 agreement {100 * s['top1_agreement']:.3f}% "
+                     f"({s['disagreements']} differ, {s['disagreements_at_near_ties']} at "
+                     "near-ties)")
+        results["logits"]["eager attention (noise floor)"] = s
         for name, config in settings:
             use(model, "triage", config)
             s = compare_logits(torch, ref, runner.logits(ids))
@@ -409,8 +418,9 @@ def main():
     print("\n== summary ==")
     full = results["logits"].get("topk=all")
     if full:
-        print(f"topk=all: top-1 agreement {100 * full['top1_agreement']:.3f}% (bar >= 99.9%), "
-              f"greedy identical: "
+        floor = results["logits"]["eager attention (noise floor)"]["top1_agreement"]
+        print(f"topk=all: top-1 agreement {100 * full['top1_agreement']:.3f}% (bar >= 99.9%; "
+              f"eager vs SDPA: {100 * floor:.3f}%), greedy identical: "
               f"{all(r['identical'] for k, r in results['greedy'].items() if 'all' in k)}")
     for L, row in results["prefill"].items():
         print(_prefill_line(int(L), row))

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <numeric>
 #include <sstream>
+#include <tuple>
 
 #include "test_util.h"
 #include "triageattention/attention.h"
@@ -183,17 +184,9 @@ TEST_P(AttentionGrid, MatchesReference) {
   run_case(c, rng);
 }
 
-INSTANTIATE_TEST_SUITE_P(, AttentionGrid,
-                         ::testing::Combine(::testing::Values(DType::kFloat16, DType::kBFloat16),
-                                            ::testing::Values(64, 128), ::testing::Values(16, 32, 64, 128),
-                                            ::testing::Values(64, 128), ::testing::Bool()),
-                         [](const auto& info) {
-                           return std::string(std::get<0>(info.param) == DType::kFloat16 ? "fp16" : "bf16") +
-                                  "_d" + std::to_string(std::get<1>(info.param)) + "_bs" +
-                                  std::to_string(std::get<2>(info.param)) + "_qb" +
-                                  std::to_string(std::get<3>(info.param)) +
-                                  (std::get<4>(info.param) ? "_causal" : "");
-                         });
+INSTANTIATE_TEST_SUITE_P(, AttentionGrid, attention_grid(), [](const auto& info) {
+  return std::apply(grid_case_name, info.param);
+});
 
 TEST(Attention, DenseModeAndEdgeLengths) {
   TA_REQUIRE_GPU();

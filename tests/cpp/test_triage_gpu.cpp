@@ -2,6 +2,7 @@
 // adversarial inputs (ties, topk above the eligible count, one-block sequences, causal with
 // Sq != Sk, the workspace-scratch path for very many key blocks). Skipped without a Hopper GPU.
 #include <sstream>
+#include <tuple>
 #include <vector>
 
 #include "test_util.h"
@@ -144,17 +145,9 @@ TEST_P(TriageGrid, EqualsReference) {
   run_case(c, rng);
 }
 
-INSTANTIATE_TEST_SUITE_P(, TriageGrid,
-                         ::testing::Combine(::testing::Values(DType::kFloat16, DType::kBFloat16),
-                                            ::testing::Values(64, 128), ::testing::Values(16, 32, 64, 128),
-                                            ::testing::Values(64, 128), ::testing::Bool()),
-                         [](const auto& info) {
-                           return std::string(std::get<0>(info.param) == DType::kFloat16 ? "fp16" : "bf16") +
-                                  "_d" + std::to_string(std::get<1>(info.param)) + "_bs" +
-                                  std::to_string(std::get<2>(info.param)) + "_qb" +
-                                  std::to_string(std::get<3>(info.param)) +
-                                  (std::get<4>(info.param) ? "_causal" : "");
-                         });
+INSTANTIATE_TEST_SUITE_P(, TriageGrid, attention_grid(), [](const auto& info) {
+  return std::apply(grid_case_name, info.param);
+});
 
 TEST(Triage, AdversarialInputs) {
   TA_REQUIRE_GPU();

@@ -102,4 +102,10 @@ double max_scaled_error(const std::vector<float>& got, const std::vector<float>&
   return worst;
 }
 
+std::string grid_case_name(DType dtype, int head_dim, int block_size, int q_block, bool causal) {
+  return std::string(dtype == DType::kFloat16 ? "fp16" : "bf16") + "_d" + std::to_string(head_dim) +
+         "_bs" + std::to_string(block_size) + "_qb" + std::to_string(q_block) +
+         (causal ? "_causal" : "");
+}
+
 }  // namespace ta_test

@@ -76,6 +76,15 @@ void expect_rejected_by(Check check, const Params& params, const std::string& ne
   }
 }
 
+// The attention and triage grids: (dtype, head dim, key block, query block, causal), and the test
+// name of one point, e.g. "bf16_d128_bs64_qb128_causal".
+inline auto attention_grid() {
+  return ::testing::Combine(::testing::Values(DType::kFloat16, DType::kBFloat16),
+                            ::testing::Values(64, 128), ::testing::Values(16, 32, 64, 128),
+                            ::testing::Values(64, 128), ::testing::Bool());
+}
+std::string grid_case_name(DType dtype, int head_dim, int block_size, int q_block, bool causal);
+
 // Largest |got - want| relative to (|want| + rms(want)), the comparison used by the GPU tests.
 double max_scaled_error(const std::vector<float>& got, const std::vector<float>& want);
 
