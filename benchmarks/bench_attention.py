@@ -117,15 +117,7 @@ class Suite:
         self.q, self.k, self.v = randn(a.heads), randn(a.heads_kv), randn(a.heads_kv)
         self.gen = gen
         self.scale = 1 / math.sqrt(a.head_dim)
-        self.ta = None
-        self.ta_import_error = ""
-        try:
-            import triageattention
-            self.ta = triageattention
-        except Exception as e:  # the package may be missing or built without its extension
-            self.ta_import_error = short_error(e)
-            print(f"warning: triageattention not importable ({self.ta_import_error}); only the "
-                  "peers run", file=sys.stderr)
+        self.ta, self.ta_import_error = hp.import_triageattention()
         self.flex = None
         if not a.no_flex:
             try:

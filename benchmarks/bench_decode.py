@@ -87,14 +87,7 @@ class Suite:
         self.report = hp.Report()
         self.failed = False
         self.gen = torch.Generator(device=self.device).manual_seed(args.seed)
-        self.ta, self.ta_import_error = None, ""
-        try:
-            import triageattention
-            self.ta = triageattention
-        except Exception as e:  # the package may be missing or built without its extension
-            self.ta_import_error = short_error(e)
-            print(f"warning: triageattention not importable ({self.ta_import_error}); only the "
-                  "peers run", file=sys.stderr)
+        self.ta, self.ta_import_error = hp.import_triageattention()
 
     def time(self, case: str, impl: str, fn: Callable[[], torch.Tensor], nbytes: float,
              ours: bool, notes: Optional[List[str]] = None, metrics=None):

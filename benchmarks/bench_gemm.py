@@ -134,15 +134,7 @@ class Suite:
             args.dtype)
         self.c_ours = torch.empty(args.m, args.n, dtype=args.dtype, device=self.device)
         self.c_peer = torch.empty_like(self.c_ours)
-        self.ta = None
-        self.ta_import_error = ""
-        try:
-            import triageattention
-            self.ta = triageattention
-        except Exception as e:  # the package may be missing or built without its extension
-            self.ta_import_error = f"{type(e).__name__}: {e}"
-            print(f"warning: triageattention not importable ({self.ta_import_error}); "
-                  "only the torch peers run", file=sys.stderr)
+        self.ta, self.ta_import_error = hp.import_triageattention()
 
     def measure(self, work: Callable[[int], object]) -> hp.Timing:
         return self.timer.measure(work, warmup=self.args.warmup, runs=self.args.runs)

@@ -188,6 +188,19 @@ def describe_run(report: "Report", argv: List[str], device: torch.device, packag
                             else f"not importable ({import_error})")
 
 
+def import_triageattention() -> Tuple[Optional[object], str]:
+    """(the triageattention module, "") or (None, why it failed): the peers still run when the
+    package is missing or was built without its extension."""
+    try:
+        import triageattention
+        return triageattention, ""
+    except Exception as e:
+        why = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+        print(f"warning: triageattention not importable ({why}); only the peers run",
+              file=sys.stderr)
+        return None, why
+
+
 def run_suite_main(argv: Optional[List[str]], parse_args: Callable, make_suite: Callable,
                    cases: Callable) -> int:
     """The main() of every Python suite: parses argv, requires a CUDA device, describes the run,
