@@ -4,14 +4,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <limits>
 
+#include "common/attention_checks.h"
 #include "common/cuda_check.h"
 #include "triage/triage_launch.h"
 
 namespace triageattention {
 namespace {
 
+using detail::aligned;
 using detail::throw_invalid;
 constexpr const char* kFn = "triage: ";
 constexpr std::size_t kAlign = 256;
@@ -38,50 +39,22 @@ WorkspacePlan plan_workspace(const TriageParams& p) {
   return w;
 }
 
-bool aligned(const void* ptr, std::size_t bytes) {
-  return reinterpret_cast<std::uintptr_t>(ptr) % bytes == 0;
-}
-
 void check_input(const char* name, const void* ptr, const AttentionStrides& s, int64_t batch,
                  int64_t heads, int64_t seqlen) {
   if (batch == 0 || heads == 0 || seqlen == 0) return;
-  if (ptr == nullptr) throw_invalid(kFn, name, " must be non-null");
-  if (!aligned(ptr, 16)) throw_invalid(kFn, name, " must be 16-byte aligned");
-  const int64_t extents[3] = {batch, heads, seqlen};
-  const int64_t strides[3] = {s.batch, s.head, s.seq};
-  for (int i = 0; i < 3; ++i)
-    if (extents[i] > 1 && (strides[i] <= 0 || strides[i] % 8 != 0))
-      throw_invalid(kFn, name, " strides must be positive multiples of 8 elements (16 bytes), "
-                    "got batch/head/seq strides ", s.batch, "/", s.head, "/", s.seq);
+  detail::check_attention_tensor(kFn, name, ptr, s, batch, heads, seqlen, 16, 8);
 }
 
 // Everything but the pointers, which the workspace query does not need.
 void check_shapes(const TriageParams& p) {
-  if (p.dtype != DType::kFloat16 && p.dtype != DType::kBFloat16)
-    throw_invalid(kFn, "dtype must be float16 or bfloat16, got ", dtype_name(p.dtype));
+  detail::check_attention_shape(kFn, p.dtype, p.batch, p.heads_q, p.heads_kv, p.seqlen_q,
+                                p.seqlen_k, p.block_size, p.q_block_size, p.scale);
   if (p.head_dim < 8 || p.head_dim > 256 || p.head_dim % 8 != 0)
     throw_invalid(kFn, "head_dim must be a multiple of 8 in [8, 256], got ", p.head_dim);
-  if (p.batch < 0 || p.heads_q < 1 || p.heads_kv < 1)
-    throw_invalid(kFn, "batch must be >= 0 and heads_q, heads_kv >= 1, got ", p.batch, ", ",
-                  p.heads_q, ", ", p.heads_kv);
-  if (p.heads_q % p.heads_kv != 0)
-    throw_invalid(kFn, "heads_q (", p.heads_q, ") must be a multiple of heads_kv (", p.heads_kv,
-                  ") for GQA/MQA");
-  constexpr int64_t kMaxSeqlen = std::numeric_limits<int32_t>::max() - 256;
-  if (p.seqlen_q < 0 || p.seqlen_k < 0 || p.seqlen_q > kMaxSeqlen || p.seqlen_k > kMaxSeqlen)
-    throw_invalid(kFn, "seqlen_q and seqlen_k must be in [0, 2^31 - 256], got ", p.seqlen_q, ", ",
-                  p.seqlen_k);
-  if (p.block_size != 16 && p.block_size != 32 && p.block_size != 64 && p.block_size != 128)
-    throw_invalid(kFn, "block_size must be 16, 32, 64 or 128, got ", p.block_size);
-  if (p.q_block_size != 64 && p.q_block_size != 128)
-    throw_invalid(kFn, "q_block_size must be 64 or 128, got ", p.q_block_size);
   if (p.topk < 1) throw_invalid(kFn, "topk must be >= 1, got ", p.topk);
   if (p.sink_blocks < 0 || p.local_blocks < 0)
     throw_invalid(kFn, "sink_blocks and local_blocks must be >= 0, got ", p.sink_blocks, ", ",
                   p.local_blocks);
-  if (!(p.scale >= 0.f) || !std::isfinite(p.scale))
-    throw_invalid(kFn, "scale must be positive and finite (0 selects 1/sqrt(head_dim)), got ",
-                  p.scale);
 }
 
 }  // namespace
