@@ -68,16 +68,8 @@ def block_sparse_attention(q, k, v, kv_indices, kv_counts, block_size, q_block_s
     """
     torch = require_torch("block_sparse_attention")
     B, Hq, Hkv, Sq, Sk = _check_qkv(torch, q, k, v)
-    if block_size not in BLOCK_SIZES:
-        raise ValueError(f"{_FN}: block_size must be one of {BLOCK_SIZES}, got {block_size}")
-    if q_block_size not in Q_BLOCK_SIZES:
-        raise ValueError(f"{_FN}: q_block_size must be one of {Q_BLOCK_SIZES}, got {q_block_size}")
-    if scale is None:
-        scale = 0.0  # the kernel's default, 1/sqrt(D)
-    elif not isinstance(scale, (int, float)) or isinstance(scale, bool):
-        raise TypeError(f"{_FN}: scale must be a Python number or None, got {type(scale).__name__}")
-    elif not (scale > 0 and math.isfinite(scale)):
-        raise ValueError(f"{_FN}: scale must be positive and finite, got {scale}")
+    _check_block_sizes(_FN, block_size, q_block_size)
+    scale = _scale_arg(scale, _FN)
     if (kv_indices is None) != (kv_counts is None):
         raise ValueError(f"{_FN}: kv_indices and kv_counts must both be given (block-sparse) or "
                          "both be None (dense)")
@@ -153,39 +145,62 @@ def _preview(entries, limit=16):
     return f"[{shown}{', ...' if len(entries) > limit else ''}]"
 
 
-def _check_qkv(torch, q, k, v):
-    """(B, Hq, Hkv, Sq, Sk) of checked q, k, v. Checks only metadata, so that fake tensors
-    (torch.compile) raise the same errors as real ones."""
-    for name, t in (("q", q), ("k", k), ("v", v)):
+def _check_qkv(torch, q, k, v, fn=_FN, head_dim_ok=lambda D: D in HEAD_DIMS,
+               head_dim_rule=f"one of {HEAD_DIMS}"):
+    """(B, Hq, Hkv, Sq, Sk) of checked q, k and v (None for ops without values, as triage).
+    Checks only metadata, so that fake tensors (torch.compile) raise the same errors as real
+    ones. fn prefixes the messages; head_dim_ok / head_dim_rule state the supported head dims."""
+    given = [("q", q), ("k", k)] + ([("v", v)] if v is not None else [])
+    for name, t in given:
         if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{_FN}: {name} must be a torch.Tensor, got {type(t).__name__}")
+            raise TypeError(f"{fn}: {name} must be a torch.Tensor, got {type(t).__name__}")
     if q.dtype not in (torch.float16, torch.bfloat16):
-        raise TypeError(f"{_FN}: q must be float16 or bfloat16, got {q.dtype}")
-    for name, t in (("k", k), ("v", v)):
+        raise TypeError(f"{fn}: q must be float16 or bfloat16, got {q.dtype}")
+    for name, t in given[1:]:
         if t.dtype != q.dtype:
-            raise TypeError(f"{_FN}: {name} must have q's dtype {q.dtype}, got {t.dtype}")
-    for name, t, layout in (("q", q, "[B, Hq, Sq, D]"), ("k", k, "[B, Hkv, Sk, D]"),
-                            ("v", v, "[B, Hkv, Sk, D]")):
+            raise TypeError(f"{fn}: {name} must have q's dtype {q.dtype}, got {t.dtype}")
+    for name, t in given:
         if t.dim() != 4:
-            raise ValueError(f"{_FN}: {name} must be 4-D {layout}, got shape {list(t.shape)}")
+            layout = "[B, Hq, Sq, D]" if name == "q" else "[B, Hkv, Sk, D]"
+            raise ValueError(f"{fn}: {name} must be 4-D {layout}, got shape {list(t.shape)}")
     B, Hq, Sq, D = q.shape
     _, Hkv, Sk, _ = k.shape
     if k.shape[0] != B or k.shape[3] != D:
-        raise ValueError(f"{_FN}: k must be [B, Hkv, Sk, D] with q's B ({B}) and D ({D}), got "
+        raise ValueError(f"{fn}: k must be [B, Hkv, Sk, D] with q's B ({B}) and D ({D}), got "
                          f"shape {list(k.shape)}")
-    if v.shape != k.shape:
-        raise ValueError(f"{_FN}: v must have k's shape {list(k.shape)}, got {list(v.shape)}")
-    if D not in HEAD_DIMS:
-        raise ValueError(f"{_FN}: head_dim must be one of {HEAD_DIMS}, got {D}")
+    if v is not None and v.shape != k.shape:
+        raise ValueError(f"{fn}: v must have k's shape {list(k.shape)}, got {list(v.shape)}")
+    if not head_dim_ok(D):
+        raise ValueError(f"{fn}: head_dim must be {head_dim_rule}, got {D}")
     if Hkv < 1 or Hq % Hkv != 0:
-        raise ValueError(f"{_FN}: heads_q ({Hq}) must be a multiple of heads_kv ({Hkv}) for "
+        raise ValueError(f"{fn}: heads_q ({Hq}) must be a multiple of heads_kv ({Hkv}) for "
                          "GQA/MQA")
     if q.device.type != "cuda":
-        raise ValueError(f"{_FN}: q must be on a CUDA device, got {q.device}")
-    for name, t in (("k", k), ("v", v)):
+        raise ValueError(f"{fn}: q must be on a CUDA device, got {q.device}")
+    for name, t in given[1:]:
         if t.device != q.device:
-            raise ValueError(f"{_FN}: {name} must be on q's device {q.device}, got {t.device}")
+            raise ValueError(f"{fn}: {name} must be on q's device {q.device}, got {t.device}")
     return B, Hq, Hkv, Sq, Sk
+
+
+def _check_block_sizes(fn, block_size, q_block_size):
+    if block_size not in BLOCK_SIZES:
+        raise ValueError(f"{fn}: block_size must be one of {BLOCK_SIZES}, got {block_size}")
+    if q_block_size not in Q_BLOCK_SIZES:
+        raise ValueError(f"{fn}: q_block_size must be one of {Q_BLOCK_SIZES}, got {q_block_size}")
+
+
+def _scale_arg(scale, fn):
+    """The kernels' scale argument: None -> 0 (their default, 1/sqrt(D)); else a positive,
+    finite Python number."""
+    if scale is None:
+        return 0.0
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+        raise TypeError(f"{fn}: scale must be a Python number or None, got "
+                        f"{type(scale).__name__}")
+    if not (scale > 0 and math.isfinite(scale)):
+        raise ValueError(f"{fn}: scale must be positive and finite, got {scale}")
+    return float(scale)
 
 
 def _check_pattern(torch, kv_indices, kv_counts, q, B, Hq, Hkv, Sq, q_block_size):

@@ -13,11 +13,10 @@ never synchronizes. ``reserve`` maps pages ahead of time so that CUDA-graph capt
 no page-table upload.
 """
 
-import math
-
 import numpy as np
 
 from ._torch import require_torch, torch
+from .attention import _scale_arg
 
 if torch is not None:
     from . import _decode_ops  # noqa: F401  (registers torch.ops.triageattention.*)
@@ -397,12 +396,7 @@ def sparse_decode(q, cache, topk, sink_pages=1, scale=None, return_lse=False):
     if not isinstance(sink_pages, (int, np.integer)) or isinstance(sink_pages, bool) or \
             sink_pages < 0:
         raise ValueError(f"{fn}: sink_pages must be an int >= 0, got {sink_pages!r}")
-    if scale is None:
-        scale = 0.0
-    elif not isinstance(scale, (int, float)) or isinstance(scale, bool):
-        raise TypeError(f"{fn}: scale must be a Python number or None, got {type(scale).__name__}")
-    elif not (scale > 0 and math.isfinite(scale)):
-        raise ValueError(f"{fn}: scale must be positive and finite, got {scale}")
+    scale = _scale_arg(scale, fn)
     for b, n in enumerate(cache.lengths):
         if n < Sq:
             what = "is empty" if n == 0 else f"holds {n} token(s)"

@@ -15,7 +15,8 @@ import numpy as np
 
 from . import _C
 from ._torch import require_torch, torch
-from .attention import BLOCK_SIZES, Q_BLOCK_SIZES, _check_qkv, block_sparse_attention
+from .attention import (_check_block_sizes, _check_qkv, _scale_arg,
+                        block_sparse_attention)
 
 if torch is not None:
     from . import _ops
@@ -49,7 +50,8 @@ def triage(q, k, block_size, topk, q_block_size=128, causal=False, sink_blocks=1
         torch.ops.triageattention.triage traceable by torch.compile.
     """
     require_torch(_FN)
-    _check_qk(q, k)
+    _check_qkv(torch, q, k, None, fn=_FN, head_dim_ok=lambda D: D % 8 == 0 and 8 <= D <= 256,
+               head_dim_rule="a multiple of 8 in [8, 256]")
     _check_options(block_size, q_block_size, topk, sink_blocks, local_blocks)
     return _ops.triage_op(q, k, block_size, q_block_size, int(topk), bool(causal),
                           int(sink_blocks), int(local_blocks), bool(share_gqa),
@@ -150,54 +152,14 @@ def attention_mass_recall(q, k, kv_indices, kv_counts, block_size, q_block_size=
     return recall
 
 
-def _check_qk(q, k):
-    for name, t in (("q", q), ("k", k)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{_FN}: {name} must be a torch.Tensor, got {type(t).__name__}")
-        if t.dim() != 4:
-            raise ValueError(f"{_FN}: {name} must be 4-D [B, H, S, D], got shape "
-                             f"{list(t.shape)}")
-    if q.dtype not in (torch.float16, torch.bfloat16):
-        raise TypeError(f"{_FN}: q must be float16 or bfloat16, got {q.dtype}")
-    if k.dtype != q.dtype:
-        raise TypeError(f"{_FN}: k must have q's dtype {q.dtype}, got {k.dtype}")
-    if k.shape[0] != q.shape[0] or k.shape[3] != q.shape[3]:
-        raise ValueError(f"{_FN}: k must be [B, Hkv, Sk, D] with q's B ({q.shape[0]}) and D "
-                         f"({q.shape[3]}), got shape {list(k.shape)}")
-    D = q.shape[3]
-    if D % 8 != 0 or not 8 <= D <= 256:
-        raise ValueError(f"{_FN}: head_dim must be a multiple of 8 in [8, 256], got {D}")
-    if k.shape[1] < 1 or q.shape[1] % k.shape[1] != 0:
-        raise ValueError(f"{_FN}: heads_q ({q.shape[1]}) must be a multiple of heads_kv "
-                         f"({k.shape[1]}) for GQA/MQA")
-    if q.device.type != "cuda" or k.device != q.device:
-        raise ValueError(f"{_FN}: q and k must be on one CUDA device, got {q.device} and "
-                         f"{k.device}")
-
-
 def _check_options(block_size, q_block_size, topk, sink_blocks, local_blocks):
-    if block_size not in BLOCK_SIZES:
-        raise ValueError(f"{_FN}: block_size must be one of {BLOCK_SIZES}, got {block_size}")
-    if q_block_size not in Q_BLOCK_SIZES:
-        raise ValueError(f"{_FN}: q_block_size must be one of {Q_BLOCK_SIZES}, got "
-                         f"{q_block_size}")
+    _check_block_sizes(_FN, block_size, q_block_size)
     for name, value, low in (("topk", topk, 1), ("sink_blocks", sink_blocks, 0),
                              ("local_blocks", local_blocks, 0)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise TypeError(f"{_FN}: {name} must be an int, got {type(value).__name__}")
         if value < low:
             raise ValueError(f"{_FN}: {name} must be >= {low}, got {value}")
-
-
-def _scale_arg(scale, fn):
-    if scale is None:
-        return 0.0  # the kernels' default, 1/sqrt(D)
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
-        raise TypeError(f"{fn}: scale must be a Python number or None, got "
-                        f"{type(scale).__name__}")
-    if not (scale > 0 and math.isfinite(scale)):
-        raise ValueError(f"{fn}: scale must be positive and finite, got {scale}")
-    return float(scale)
 
 
 def _host_float32(a):
