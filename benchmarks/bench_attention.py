@@ -54,10 +54,7 @@ def add_problem_args(ap: argparse.ArgumentParser, seqlen_help: str, bs_default: 
     ap.add_argument("--bs", default=bs_default, help="comma-separated key block sizes")
     ap.add_argument("--density", type=float, default=0.125,
                     help="share of key blocks each row visits, in (0, 1] (default 0.125)")
-    ap.add_argument("--runs", type=int)
-    ap.add_argument("--warmup", type=int)
-    ap.add_argument("--seed", type=int, default=20261125)
-    ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    hp.add_run_args(ap)
 
 
 def check_problem_args(ap: argparse.ArgumentParser, a: argparse.Namespace, seqlen: int,
@@ -91,11 +88,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true",
                     help="S = 4096, 10 runs, 2 warm-up (flags win)")
     return check_problem_args(ap, ap.parse_args(argv), 16384, 4096)
-
-
-def short_error(e: BaseException, limit: int = 300) -> str:
-    text = " ".join(f"{type(e).__name__}: {e}".split())
-    return text if len(text) <= limit else text[:limit] + " ..."
 
 
 class Suite:
@@ -162,14 +154,14 @@ class Suite:
         except Exception as e:
             out = None
             if ours and NOT_BUILT_TEXT in str(e):
-                notes.append(f"not built: {short_error(e)}")
+                notes.append(f"not built: {hp.short_error(e)}")
             elif ours:
                 self.failed = True
-                print(f"\n!!!!! {impl} raised on {case}: {short_error(e, 2000)}\n",
+                print(f"\n!!!!! {impl} raised on {case}: {hp.short_error(e, 2000)}\n",
                       file=sys.stderr)
-                notes.append(f"raised {short_error(e)}")
+                notes.append(f"raised {hp.short_error(e)}")
             else:  # a peer may refuse a configuration: that is a result, recorded in the notes
-                notes.append(f"refused: {short_error(e)}")
+                notes.append(f"refused: {hp.short_error(e)}")
         row.notes = "; ".join(notes)
         self.report.add(row)
         return out

@@ -28,10 +28,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--copy-mib", type=int, default=512, help="size of the copied tensor")
     ap.add_argument("--gemm-size", type=int, default=8192, help="M = N = K of the cuBLAS GEMM")
-    ap.add_argument("--runs", type=int)
-    ap.add_argument("--warmup", type=int)
-    ap.add_argument("--seed", type=int, default=20261125)
-    ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    hp.add_run_args(ap)
     ap.add_argument("--quick", action="store_true", help="20 runs, 3 warm-up (flags win)")
     a = ap.parse_args(argv)
     a.runs = (20 if a.quick else 100) if a.runs is None else a.runs

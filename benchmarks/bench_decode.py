@@ -46,10 +46,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--page-size", type=int, default=64, choices=(16, 32, 64, 128))
     ap.add_argument("--dtype", choices=["bf16", "fp16"], default="bf16")
     ap.add_argument("--density", type=float, default=0.125, help="topk / pages (default 1/8)")
-    ap.add_argument("--runs", type=int)
-    ap.add_argument("--warmup", type=int)
-    ap.add_argument("--seed", type=int, default=20261125)
-    ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    hp.add_run_args(ap)
     ap.add_argument("--quick", action="store_true",
                     help="contexts / 4 (B1 case 32k), 10 runs, 2 warm-up (flags win)")
     a = ap.parse_args(argv)
@@ -59,24 +56,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if a.heads % a.heads_kv or not 0 < a.density <= 1 or a.runs < 1 or a.warmup < 0:
         ap.error("need heads % heads_kv == 0, density in (0, 1], runs >= 1, warmup >= 0")
     return a
-
-
-def short_error(e: BaseException, limit: int = 300) -> str:
-    text = " ".join(f"{type(e).__name__}: {e}".split())
-    return text if len(text) <= limit else text[:limit] + " ..."
-
-
-def capture(fn: Callable[[], torch.Tensor]):
-    """(graph, output): fn warmed up on a side stream, then captured."""
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        fn()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        out = fn()
-    return graph, out
 
 
 class Suite:
@@ -97,7 +76,7 @@ class Suite:
         notes = list(notes or [])
         out, ms = None, math.nan
         try:
-            graph, out = capture(fn)
+            graph, out = hp.capture_graph(fn)
             graph.replay()
             first = hp.sha256_tensor(out)
             row.timing = self.timer.measure(lambda run: graph.replay(), warmup=self.args.warmup,
@@ -114,11 +93,11 @@ class Suite:
             out = None
             if ours:
                 self.failed = True
-                print(f"\n!!!!! {impl} raised on {case}: {short_error(e, 2000)}\n",
+                print(f"\n!!!!! {impl} raised on {case}: {hp.short_error(e, 2000)}\n",
                       file=sys.stderr)
-                notes.append(f"raised {short_error(e)}")
+                notes.append(f"raised {hp.short_error(e)}")
             else:
-                notes.append(f"refused: {short_error(e)}")
+                notes.append(f"refused: {hp.short_error(e)}")
         row.notes = "; ".join(notes)
         self.report.add(row)
         return out, ms

@@ -42,10 +42,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--bs", default="16,32,64,128", help="comma-separated block sizes")
     ap.add_argument("--density", help="comma-separated densities in (0, 1] (default 0.125,0.5)")
     ap.add_argument("--dtype", choices=["bf16", "fp16"], default="bf16")
-    ap.add_argument("--runs", type=int)
-    ap.add_argument("--warmup", type=int)
-    ap.add_argument("--seed", type=int, default=20261125)
-    ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    hp.add_run_args(ap)
     ap.add_argument("--quick", action="store_true",
                     help="M = N = K = 4096, density 0.125, 10 runs, 2 warm-up (flags win)")
     a = ap.parse_args(argv)

@@ -7,6 +7,7 @@ spread (p90 - p10) / median. Later suites (prefill, triage, decode) import this 
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import importlib.util
@@ -27,7 +28,7 @@ _measure = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = _measure  # dataclasses look their module up by name
 _spec.loader.exec_module(_measure)
 Timer, Timing, summarize = _measure.Timer, _measure.Timing, _measure.summarize
-useful_pairs = _measure.useful_pairs
+useful_pairs, capture_graph = _measure.useful_pairs, _measure.capture_graph
 # Digits of the sha256 shown in the table; the JSON holds all 64.
 _SHORT_HASH = 16
 
@@ -188,6 +189,21 @@ def describe_run(report: "Report", argv: List[str], device: torch.device, packag
                             else f"not importable ({import_error})")
 
 
+def short_error(e: BaseException, limit: int = 300) -> str:
+    """An exception as one line of at most `limit` characters, for a table's notes."""
+    text = " ".join(f"{type(e).__name__}: {e}".split())
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def add_run_args(ap: argparse.ArgumentParser) -> None:
+    """The options every suite takes: --runs, --warmup (defaults set by the suite), --seed,
+    --json."""
+    ap.add_argument("--runs", type=int)
+    ap.add_argument("--warmup", type=int)
+    ap.add_argument("--seed", type=int, default=20261125)
+    ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+
+
 def import_triageattention() -> Tuple[Optional[object], str]:
     """(the triageattention module, "") or (None, why it failed): the peers still run when the
     package is missing or was built without its extension."""
@@ -195,7 +211,7 @@ def import_triageattention() -> Tuple[Optional[object], str]:
         import triageattention
         return triageattention, ""
     except Exception as e:
-        why = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+        why = short_error(e)
         print(f"warning: triageattention not importable ({why}); only the peers run",
               file=sys.stderr)
         return None, why

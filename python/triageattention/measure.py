@@ -119,6 +119,20 @@ class Timer:
             return summarize([s.elapsed_time(e) for s, e in zip(starts, stops)])
 
 
+def capture_graph(step: Callable[[], object]):
+    """(graph, step's outputs inside the graph): step runs once on a side stream first (warm-up
+    outside the capture, as torch recommends), then is captured on the current device."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        captured = step()
+    return graph, captured
+
+
 def useful_pairs(seqlen_q, seqlen_k, block_size, q_block_size=128, causal=False, pattern=None,
                  batch=1, heads_q=1):
     """Unmasked (query, key) pairs attention visits, summed over batch and query heads: the

@@ -50,19 +50,8 @@ def gen(seed):
 
 @pytest.fixture
 def capture_graph():
-    """Returns capture(step) -> (graph, step's outputs inside the graph): step runs once on a side
-    stream first (warm-up outside the capture, as torch recommends), then is captured."""
-
-    def capture(step):
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            step()
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            captured = step()
-        return graph, captured
+    """Returns capture(step) -> (graph, step's outputs inside the graph), the package's
+    measure.capture_graph (imported here: it needs torch)."""
+    from triageattention.measure import capture_graph as capture
 
     return capture
-
