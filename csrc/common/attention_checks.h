@@ -1,5 +1,6 @@
-// Host-side argument checks shared by the attention-shaped entry points (block-sparse attention
-// and triage): one wording for one rule. `fn` is the message prefix, e.g. "triage: ".
+// Host-side argument checks shared by the attention-shaped entry points (block-sparse attention,
+// triage, the decode's tensors): one wording for one rule. `fn` is the message prefix, e.g.
+// "triage: ".
 #pragma once
 
 #include <cmath>
@@ -11,10 +12,6 @@
 #include "triageattention/attention.h"
 
 namespace triageattention::detail {
-
-inline bool aligned(const void* ptr, std::size_t bytes) {
-  return reinterpret_cast<std::uintptr_t>(ptr) % bytes == 0;
-}
 
 // dtype, batch and heads (GQA ratio), sequence lengths, key and query block sizes, scale.
 inline void check_attention_shape(const char* fn, DType dtype, int batch, int heads_q,

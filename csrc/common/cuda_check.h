@@ -3,6 +3,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <sstream>
 #include <string>
 
@@ -24,6 +26,11 @@ template <typename... Parts>
   std::ostringstream msg;
   (msg << ... << parts);
   throw std::invalid_argument(msg.str());
+}
+
+// Whether ptr is a multiple of `bytes` (argument checks of every launcher).
+inline bool aligned(const void* ptr, std::size_t bytes) {
+  return reinterpret_cast<std::uintptr_t>(ptr) % bytes == 0;
 }
 
 // Multiprocessor count of the current device, cached per device (used to size persistent grids).

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "common/attention_checks.h"
 #include "common/cuda_check.h"
 #include "decode/decode_launch.h"
 #include "triageattention/decode.h"
@@ -10,26 +11,9 @@
 namespace triageattention {
 namespace {
 
+using detail::aligned;
+using detail::check_attention_tensor;
 using detail::throw_invalid;
-
-bool aligned(const void* ptr, std::size_t bytes) {
-  return reinterpret_cast<std::uintptr_t>(ptr) % bytes == 0;
-}
-
-// A [batch, heads, seq, head_dim] tensor: non-null, aligned, strides of dimensions longer than 1
-// positive multiples of stride_multiple elements.
-void check_tensor(const char* fn, const char* name, const void* ptr, const AttentionStrides& s,
-                  int64_t batch, int64_t heads, int64_t seq, std::size_t align_bytes,
-                  int64_t stride_multiple) {
-  if (ptr == nullptr) throw_invalid(fn, name, " must be non-null");
-  if (!aligned(ptr, align_bytes)) throw_invalid(fn, name, " must be ", align_bytes, "-byte aligned");
-  const int64_t extents[3] = {batch, heads, seq};
-  const int64_t strides[3] = {s.batch, s.head, s.seq};
-  for (int i = 0; i < 3; ++i)
-    if (extents[i] > 1 && (strides[i] <= 0 || strides[i] % stride_multiple != 0))
-      throw_invalid(fn, name, " strides must be positive multiples of ", stride_multiple,
-                    " elements, got batch/head/seq strides ", s.batch, "/", s.head, "/", s.seq);
-}
 
 void check_cache(const char* fn, const PagedKVCacheView& c) {
   if (c.dtype != DType::kFloat16 && c.dtype != DType::kBFloat16)
@@ -75,7 +59,7 @@ void check_query(const char* fn, const PagedKVCacheView& c, const SparseDecodePa
     throw_invalid(fn, "scale must be positive and finite (0 selects 1/sqrt(head_dim)), got ",
                   p.scale);
   if (c.batch > 0)
-    check_tensor(fn, "q", p.q, p.q_strides, c.batch, p.heads_q, p.seqlen_q, 4, 2);
+    check_attention_tensor(fn, "q", p.q, p.q_strides, c.batch, p.heads_q, p.seqlen_q, 4, 2);
 }
 
 }  // namespace
@@ -109,10 +93,10 @@ void check_paged_kv_append(const PagedKVCacheView& cache, const PagedAppendParam
   if (p.new_tokens < 0 || p.new_tokens > std::numeric_limits<int32_t>::max() / 2)
     throw_invalid(fn, "new_tokens must be in [0, 2^30), got ", p.new_tokens);
   if (cache.batch > 0 && p.new_tokens > 0) {
-    check_tensor(fn, "k_new", p.k_new, p.k_strides, cache.batch, cache.heads_kv, p.new_tokens,
-                 16, 8);
-    check_tensor(fn, "v_new", p.v_new, p.v_strides, cache.batch, cache.heads_kv, p.new_tokens,
-                 16, 8);
+    check_attention_tensor(fn, "k_new", p.k_new, p.k_strides, cache.batch, cache.heads_kv,
+                           p.new_tokens, 16, 8);
+    check_attention_tensor(fn, "v_new", p.v_new, p.v_strides, cache.batch, cache.heads_kv,
+                           p.new_tokens, 16, 8);
   }
   if (p.new_lens != nullptr && !aligned(p.new_lens, 4))
     throw_invalid(fn, "new_lens must be a 4-byte aligned int32 array");
@@ -151,7 +135,7 @@ void check_sparse_decode_params(const PagedKVCacheView& cache, const SparseDecod
   constexpr const char* fn = "sparse_decode: ";
   check_query(fn, cache, p);
   if (cache.batch == 0) return;
-  check_tensor(fn, "out", p.out, p.out_strides, cache.batch, p.heads_q, p.seqlen_q, 4, 2);
+  check_attention_tensor(fn, "out", p.out, p.out_strides, cache.batch, p.heads_q, p.seqlen_q, 4, 2);
   if (p.lse != nullptr && !aligned(p.lse, 4)) throw_invalid(fn, "lse must be 4-byte aligned");
   const std::size_t need = sparse_decode_workspace_bytes(
       cache.batch, cache.heads_kv, p.heads_q, p.seqlen_q, cache.max_pages, cache.head_dim);

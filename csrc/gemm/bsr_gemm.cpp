@@ -13,11 +13,8 @@
 namespace triageattention {
 namespace {
 
+using detail::aligned;
 using detail::throw_invalid;
-
-bool aligned(const void* ptr, std::size_t bytes) {
-  return reinterpret_cast<std::uintptr_t>(ptr) % bytes == 0;
-}
 
 using Launcher = void (*)(const BsrGemmParams&, const int*, cudaStream_t);
 
