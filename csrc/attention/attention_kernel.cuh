@@ -1,8 +1,8 @@
 // Hopper block-sparse attention forward: warp-specialized, TMA gathers into a K/V ring, wgmma.
 //
 // One CTA per (query tile, query head, batch). Warpgroup 0 is the producer: one thread loads the
-// Q tile, then for each key tile gathers its boxes (kBoxRows keys each, from the visited blocks)
-// into the next K stage and the next V stage. Each consumer warpgroup owns 64 query rows:
+// Q tile, then for each key tile loads one TMA box per visited key block (one 128-key box in
+// dense mode) into the next K stage and the next V stage. Each consumer warpgroup owns 64 query rows:
 // S = Q K^T (wgmma, both operands in shared memory), mask, online softmax, O += P V (P from
 // registers), and finally writes O and the log-sum-exp.
 #pragma once
@@ -42,14 +42,26 @@ struct AttentionKernelParams {
                                      Stride<_1, int64_t, int64_t, int64_t>{}));
   using TmaQ = decltype(make_tma_atom(SM90_TMA_LOAD{}, GmemQK{}, typename Traits::SmemLayoutQ{},
                                       make_shape(Int<Traits::kBlockM>{}, Int<D>{})));
-  using TmaK = decltype(make_tma_atom(SM90_TMA_LOAD{}, GmemQK{}, typename Traits::SmemLayoutKBox{},
-                                      make_shape(Int<Traits::kBoxRows>{}, Int<D>{})));
-  using TmaV = decltype(make_tma_atom(SM90_TMA_LOAD{}, GmemV{}, typename Traits::SmemLayoutVBox{},
-                                      make_shape(Int<D>{}, Int<Traits::kBoxRows>{})));
+  // TMA loads of one key block of K and V (kRows keys). Only the loads of the launch's box size
+  // are set up.
+  template <int kRows>
+  struct BoxLoads {
+    using TmaK = decltype(make_tma_atom(SM90_TMA_LOAD{}, GmemQK{},
+                                        typename Traits::template SmemLayoutKBox<kRows>{},
+                                        make_shape(Int<kRows>{}, Int<D>{})));
+    using TmaV = decltype(make_tma_atom(SM90_TMA_LOAD{}, GmemV{},
+                                        typename Traits::template SmemLayoutVBox<kRows>{},
+                                        make_shape(Int<D>{}, Int<kRows>{})));
+    TmaK k;
+    TmaV v;
+  };
 
   TmaQ tma_q;
-  TmaK tma_k;
-  TmaV tma_v;
+  BoxLoads<16> boxes16;
+  BoxLoads<32> boxes32;
+  BoxLoads<64> boxes64;
+  BoxLoads<128> boxes128;
+  int box_rows;  // 16, 32, 64 or 128: which of the box loads this launch uses
   int seqlen_q, seqlen_k;
   int heads_q, heads_kv, batch;
   int num_q_blocks;
@@ -61,6 +73,18 @@ struct AttentionKernelParams {
   Element* out;
   AttentionStrides out_strides;
   float* lse;
+
+  template <int kRows>
+  CUTE_HOST_DEVICE BoxLoads<kRows>& boxes() {
+    if constexpr (kRows == 16) return boxes16;
+    else if constexpr (kRows == 32) return boxes32;
+    else if constexpr (kRows == 64) return boxes64;
+    else return boxes128;
+  }
+  template <int kRows>
+  CUTE_HOST_DEVICE const BoxLoads<kRows>& boxes() const {
+    return const_cast<AttentionKernelParams*>(this)->template boxes<kRows>();
+  }
 };
 
 template <class Traits>
@@ -129,74 +153,100 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
 
   if (warpgroup == 0) {
     cutlass::arch::warpgroup_reg_dealloc<Traits::kProducerRegisters>();
-    if (threadIdx.x != 0) return;
+    // Lane 0 of up to four producer warps issues the boxes of a tile round-robin (TMA issue from
+    // one thread was the limit at 16- and 32-token blocks); warp 0's also loads Q and is the
+    // pipeline leader that arms the stage barriers.
+    if (threadIdx.x % 32 != 0) return;
+    const int issuer = threadIdx.x / 32;
     Tensor mQ = params.tma_q.get_tma_tensor(
         make_shape(params.seqlen_q, Int<kHeadDim>{}, params.heads_q, params.batch));
-    Tensor mK = params.tma_k.get_tma_tensor(
-        make_shape(params.seqlen_k, Int<kHeadDim>{}, params.heads_kv, params.batch));
-    Tensor mV = params.tma_v.get_tma_tensor(
-        make_shape(Int<kHeadDim>{}, params.seqlen_k, params.heads_kv, params.batch));
-    // Stage tiles split into their boxes: (kBoxRows, D, boxes, 1, stages), (D, kBoxRows, 1, boxes, stages)
-    Tensor sKBoxes = flat_divide(sK, Shape<Int<kBoxRows>, Int<kHeadDim>>{});
-    Tensor sVBoxes = flat_divide(sV, Shape<Int<kHeadDim>, Int<kBoxRows>>{});
-    // A box with no key loads from past the end of the sequence: TMA fills it with zeros.
-    const int empty_box = (params.seqlen_k + kBoxRows - 1) / kBoxRows;
-    PipelineState k_state = cutlass::make_producer_start_state<PipelineK>();
-    PipelineState v_state = cutlass::make_producer_start_state<PipelineV>();
-    int iteration = 0;
-    for (int tile = blockIdx.x; tile < params.num_work_tiles; tile += gridDim.x, ++iteration) {
-      const WorkTile w = decode(tile);
-      const Iterator blocks = iterator_for(w);
-      const int num_tiles = blocks.num_tiles();
-      Tensor gQ = local_tile(mQ(_, _, w.head, w.batch), Shape<Int<kBlockM>, Int<kHeadDim>>{},
-                             make_coord(w.q_block, 0));
-      // (kBoxRows, D, boxes along the sequence) and (D, kBoxRows, boxes along the sequence)
-      Tensor gK = local_tile(mK(_, _, w.kv_head, w.batch), Shape<Int<kBoxRows>, Int<kHeadDim>>{},
-                             make_coord(_, 0));
-      Tensor gV = local_tile(mV(_, _, w.kv_head, w.batch), Shape<Int<kHeadDim>, Int<kBoxRows>>{},
-                             make_coord(0, _));
-      auto [tQg, tQs] = tma_partition(params.tma_q, Int<0>{}, Layout<_1>{},
-                                      group_modes<0, 2>(sQ), group_modes<0, 2>(gQ));
-      auto [tKg, tKs] = tma_partition(params.tma_k, Int<0>{}, Layout<_1>{},
-                                      group_modes<0, 2>(sKBoxes), group_modes<0, 2>(gK));
-      auto [tVg, tVs] = tma_partition(params.tma_v, Int<0>{}, Layout<_1>{},
-                                      group_modes<0, 2>(sVBoxes), group_modes<0, 2>(gV));
+    // The producer loop for boxes of kRows keys (one key block each): kBlockN / kRows TMA loads
+    // of K and as many of V per tile.
+    auto produce = [&](auto rows) {
+      constexpr int kRows = decltype(rows)::value;
+      constexpr int kTileBoxes = kBlockN / kRows;
+      constexpr int kIssuers = kTileBoxes < 4 ? kTileBoxes : 4;
+      if (issuer >= kIssuers) return;  // idle warps would only take issue slots from consumers
+      const auto& loads = params.template boxes<kRows>();
+      Tensor mK = loads.k.get_tma_tensor(
+          make_shape(params.seqlen_k, Int<kHeadDim>{}, params.heads_kv, params.batch));
+      Tensor mV = loads.v.get_tma_tensor(
+          make_shape(Int<kHeadDim>{}, params.seqlen_k, params.heads_kv, params.batch));
+      // Stage tiles split into boxes: (kRows, D, boxes, 1, stages), (D, kRows, 1, boxes, stages)
+      Tensor sKBoxes = flat_divide(sK, Shape<Int<kRows>, Int<kHeadDim>>{});
+      Tensor sVBoxes = flat_divide(sV, Shape<Int<kHeadDim>, Int<kRows>>{});
+      // A box with no key loads from past the end of the sequence: TMA fills it with zeros.
+      const int empty_box = (params.seqlen_k + kRows - 1) / kRows;
+      PipelineState k_state = cutlass::make_producer_start_state<PipelineK>();
+      PipelineState v_state = cutlass::make_producer_start_state<PipelineV>();
+      int iteration = 0;
+      for (int tile = blockIdx.x; tile < params.num_work_tiles; tile += gridDim.x, ++iteration) {
+        const WorkTile w = decode(tile);
+        const Iterator blocks = iterator_for(w);
+        const int num_tiles = blocks.num_tiles();
+        Tensor gQ = local_tile(mQ(_, _, w.head, w.batch), Shape<Int<kBlockM>, Int<kHeadDim>>{},
+                               make_coord(w.q_block, 0));
+        // (kRows, D, boxes along the sequence) and (D, kRows, boxes along the sequence)
+        Tensor gK = local_tile(mK(_, _, w.kv_head, w.batch), Shape<Int<kRows>, Int<kHeadDim>>{},
+                               make_coord(_, 0));
+        Tensor gV = local_tile(mV(_, _, w.kv_head, w.batch), Shape<Int<kHeadDim>, Int<kRows>>{},
+                               make_coord(0, _));
+        auto [tQg, tQs] = tma_partition(params.tma_q, Int<0>{}, Layout<_1>{},
+                                        group_modes<0, 2>(sQ), group_modes<0, 2>(gQ));
+        auto [tKg, tKs] = tma_partition(loads.k, Int<0>{}, Layout<_1>{},
+                                        group_modes<0, 2>(sKBoxes), group_modes<0, 2>(gK));
+        auto [tVg, tVs] = tma_partition(loads.v, Int<0>{}, Layout<_1>{},
+                                        group_modes<0, 2>(sVBoxes), group_modes<0, 2>(gV));
 
-      // Q of the previous work tile must be fully read before it is overwritten.
-      if (iteration > 0) cutlass::arch::ClusterBarrier::wait(&smem.q_empty, (iteration - 1) & 1);
-      cutlass::arch::ClusterTransactionBarrier::arrive_and_expect_tx(&smem.q_barrier,
-                                                                     Traits::kQBytes);
-      copy(params.tma_q.with(smem.q_barrier), tQg, tQs);
+        // Q of the previous work tile must be fully read before it is overwritten.
+        if (issuer == 0) {
+          if (iteration > 0) cutlass::arch::ClusterBarrier::wait(&smem.q_empty, (iteration - 1) & 1);
+          cutlass::arch::ClusterTransactionBarrier::arrive_and_expect_tx(&smem.q_barrier,
+                                                                         Traits::kQBytes);
+          copy(params.tma_q.with(smem.q_barrier), tQg, tQs);
+        }
 
-      // Box coordinates of a tile, read one tile ahead so that the pattern's load latency hides
-      // behind the wait for a free stage.
-      auto tile_boxes = [&](int t, int (&box)[kBoxes]) {
-        blocks.box_key_starts(t, box);
-        CUTE_UNROLL
-        for (int u = 0; u < kBoxes; ++u) box[u] = box[u] < 0 ? empty_box : box[u] / kBoxRows;
-      };
-      int box[kBoxes];
-      if (num_tiles > 0) tile_boxes(0, box);
-      for (int t = 0; t < num_tiles; ++t) {
-        int next_box[kBoxes];
-        if (t + 1 < num_tiles) tile_boxes(t + 1, next_box);
-        pipeline_k.producer_acquire(k_state);
-        CUTE_UNROLL
-        for (int u = 0; u < kBoxes; ++u) {
-          copy(params.tma_k.with(*pipeline_k.producer_get_barrier(k_state)), tKg(_, box[u]),
-               tKs(_, u, 0, k_state.index()));
+        // Box coordinates of a tile, read one tile ahead so that the pattern's load latency
+        // hides behind the wait for a free stage. A box's first key is that of its first
+        // 16-row sub-box, a multiple of kRows.
+        auto tile_boxes = [&](int t, int (&box)[kTileBoxes]) {
+          int starts[kBoxes];
+          blocks.box_key_starts(t, starts);
+          CUTE_UNROLL
+          for (int u = 0; u < kTileBoxes; ++u) {
+            const int start = starts[u * (kRows / kBoxRows)];
+            box[u] = start < 0 ? empty_box : start / kRows;
+          }
+        };
+        int box[kTileBoxes];
+        if (num_tiles > 0) tile_boxes(0, box);
+        for (int t = 0; t < num_tiles; ++t) {
+          int next_box[kTileBoxes];
+          if (t + 1 < num_tiles) tile_boxes(t + 1, next_box);
+          pipeline_k.producer_acquire(k_state);
+          CUTE_UNROLL
+          for (int u = 0; u < kTileBoxes; ++u) {
+            if (u % kIssuers == issuer) copy(loads.k.with(*pipeline_k.producer_get_barrier(k_state)), tKg(_, box[u]),
+                 tKs(_, u, 0, k_state.index()));
+          }
+          ++k_state;
+          pipeline_v.producer_acquire(v_state);
+          CUTE_UNROLL
+          for (int u = 0; u < kTileBoxes; ++u) {
+            if (u % kIssuers == issuer) copy(loads.v.with(*pipeline_v.producer_get_barrier(v_state)), tVg(_, box[u]),
+                 tVs(_, 0, u, v_state.index()));
+          }
+          ++v_state;
+          CUTE_UNROLL
+          for (int u = 0; u < kTileBoxes; ++u) box[u] = next_box[u];
         }
-        ++k_state;
-        pipeline_v.producer_acquire(v_state);
-        CUTE_UNROLL
-        for (int u = 0; u < kBoxes; ++u) {
-          copy(params.tma_v.with(*pipeline_v.producer_get_barrier(v_state)), tVg(_, box[u]),
-               tVs(_, 0, u, v_state.index()));
-        }
-        ++v_state;
-        CUTE_UNROLL
-        for (int u = 0; u < kBoxes; ++u) box[u] = next_box[u];
       }
+    };
+    switch (params.box_rows) {
+      case 128: produce(Int<128>{}); break;
+      case 64: produce(Int<64>{}); break;
+      case 32: produce(Int<32>{}); break;
+      default: produce(Int<16>{}); break;
     }
   } else {
     cutlass::arch::warpgroup_reg_alloc<Traits::kConsumerRegisters>();
@@ -402,13 +452,26 @@ void launch_block_sparse_attention(const BlockSparseAttentionParams& p, cudaStre
   Params kp{};
   kp.tma_q = make_tma_atom(SM90_TMA_LOAD{}, tensor_qk(p.q, p.seqlen_q, p.heads_q, p.batch, p.q_strides),
                            typename Traits::SmemLayoutQ{}, make_shape(Int<Traits::kBlockM>{}, Int<D>{}));
-  kp.tma_k = make_tma_atom(SM90_TMA_LOAD{}, tensor_qk(p.k, p.seqlen_k, p.heads_kv, p.batch, p.k_strides),
-                           typename Traits::SmemLayoutKBox{}, make_shape(Int<Traits::kBoxRows>{}, Int<D>{}));
   auto v = make_tensor(make_gmem_ptr(static_cast<Element const*>(p.v)),
                        make_shape(Int<D>{}, int(p.seqlen_k), p.heads_kv, p.batch),
                        make_stride(_1{}, p.v_strides.seq, p.v_strides.head, p.v_strides.batch));
-  kp.tma_v = make_tma_atom(SM90_TMA_LOAD{}, v, typename Traits::SmemLayoutVBox{},
-                           make_shape(Int<D>{}, Int<Traits::kBoxRows>{}));
+  // One TMA box per key block; dense tiles are one run of 128 keys whatever the block size.
+  kp.box_rows = p.kv_indices == nullptr ? 128 : p.block_size;
+  auto set_box_loads = [&](auto rows) {
+    constexpr int kRows = decltype(rows)::value;
+    auto& loads = kp.template boxes<kRows>();
+    loads.k = make_tma_atom(SM90_TMA_LOAD{}, tensor_qk(p.k, p.seqlen_k, p.heads_kv, p.batch, p.k_strides),
+                            typename Traits::template SmemLayoutKBox<kRows>{},
+                            make_shape(Int<kRows>{}, Int<D>{}));
+    loads.v = make_tma_atom(SM90_TMA_LOAD{}, v, typename Traits::template SmemLayoutVBox<kRows>{},
+                            make_shape(Int<D>{}, Int<kRows>{}));
+  };
+  switch (kp.box_rows) {
+    case 128: set_box_loads(Int<128>{}); break;
+    case 64: set_box_loads(Int<64>{}); break;
+    case 32: set_box_loads(Int<32>{}); break;
+    default: set_box_loads(Int<16>{}); break;
+  }
   kp.seqlen_q = int(p.seqlen_q);
   kp.seqlen_k = int(p.seqlen_k);
   kp.heads_q = p.heads_q;

@@ -1,9 +1,9 @@
 // Compile-time shape of the block-sparse attention kernel for one (element type, head dim,
 // query tile) case, shared by the host launcher and the kernel.
 //
-// Key tiles are kBlockN = 128 rows gathered from the visited key blocks in boxes of kBoxRows = 16
-// rows, so the key block size is a runtime value: a 16-token block is one box, a 128-token
-// block eight, and every tile feeds a full 64 x 128 wgmma whatever the block size.
+// Key tiles are kBlockN = 128 rows gathered from the visited key blocks, one TMA box per block, so
+// the key block size is a runtime value and every tile feeds a full 64 x 128 wgmma whatever the
+// block size. Masking works on kBoxRows = 16-row sub-boxes (the smallest block).
 #pragma once
 
 #include <cute/tensor.hpp>
@@ -25,7 +25,7 @@ struct AttentionTraits {
   static_assert(kBlockM == 64 || kBlockM == 128, "query tile must be 64 or 128 rows");
 
   static constexpr int kBlockN = 128;  // keys per tile
-  static constexpr int kBoxRows = 16;  // gather granularity: the smallest key block
+  static constexpr int kBoxRows = 16;  // masking granularity: the smallest key block
   static constexpr int kBoxesPerTile = kBlockN / kBoxRows;
   // K and V stages: as many as fit beside the Q tile, up to 3 (2 when 3 do not fit).
   static constexpr int kStageBudget = (227 * 1024 - kBlockM * kHeadDim * 2 - 1024) / (2 * kBlockN * kHeadDim * 2);
@@ -34,8 +34,8 @@ struct AttentionTraits {
   static constexpr int kThreads = 128 * (1 + kConsumerWarpgroups);
   // Registers per thread after setmaxnreg. NOTE: if the split asks for more than the 64K
   // registers of an SM, setmaxnreg.inc waits forever: the kernel hangs instead of failing.
-  static constexpr int kProducerRegisters = 40;
-  static constexpr int kConsumerRegisters = 232;
+  static constexpr int kProducerRegisters = 56;
+  static constexpr int kConsumerRegisters = 224;
   static_assert(128 * (kProducerRegisters + kConsumerWarpgroups * kConsumerRegisters) <= 65536,
                 "register split exceeds the register file");
 
@@ -47,12 +47,16 @@ struct AttentionTraits {
                                              make_shape(Int<kBlockN>{}, Int<kHeadDim>{}, Int<kStages>{})));
   using SmemLayoutV = decltype(tile_to_shape(GMMA::Layout_MN_SW128_Atom<Element>{},
                                              make_shape(Int<kHeadDim>{}, Int<kBlockN>{}, Int<kStages>{})));
-  // One gathered box of K (kBoxRows x D) and of V (D x kBoxRows) inside a stage. A box starts on
-  // a whole 8-row swizzle atom, so every box of a stage has this same layout.
+  // One loaded box of K (kRows x D) and of V (D x kRows) inside a stage. A box is one key block
+  // (kRows = the block size; 128 in dense mode, where every tile is one run of keys), so a tile
+  // takes kBlockN / kRows boxes. A box starts on a whole 8-row swizzle atom, so every box of a
+  // stage has this same layout.
+  template <int kRows>
   using SmemLayoutKBox = decltype(flat_divide(SmemLayoutK{}(_, _, 0),
-                                              Shape<Int<kBoxRows>, Int<kHeadDim>>{})(_, _, 0, 0));
+                                              Shape<Int<kRows>, Int<kHeadDim>>{})(_, _, 0, 0));
+  template <int kRows>
   using SmemLayoutVBox = decltype(flat_divide(SmemLayoutV{}(_, _, 0),
-                                              Shape<Int<kHeadDim>, Int<kBoxRows>>{})(_, _, 0, 0));
+                                              Shape<Int<kHeadDim>, Int<kRows>>{})(_, _, 0, 0));
 
   using AtomLayout = Layout<Shape<Int<kConsumerWarpgroups>, _1, _1>>;
   using TiledMmaQK = decltype(make_tiled_mma(
