@@ -1,7 +1,7 @@
 // Hopper BSR x dense GEMM kernel: warp-specialized, TMA into a multi-stage ring, wgmma.
 //
-// Warpgroup 0 is the producer: one thread walks the work items and fills each stage with K depth
-// 64 of the item's block-row (TMA loads of the dense B slice for the block's K range and of the
+// Warpgroup 0 is the producer: lane 0 of each of its warps walks the work items and fills each
+// stage with K depth 64 of the item's block-row (TMA loads of the dense B slice for the block's K range and of the
 // block itself; small blocks are gathered several per stage). Warpgroups 1-2 consume each stage
 // with wgmma and write their part of the output tile. Items run in the order of BsrTileSchedule,
 // each CTA taking every gridDim.x-th item, so an output tile is always reduced by one CTA in a
@@ -35,7 +35,7 @@ struct BsrGemmKernelParams {
                                           make_shape(int{}, int{}), make_stride(int64_t{}, _1{})));
   using TmaDense = decltype(make_tma_atom(
       SM90_TMA_LOAD{}, DenseGmem{}, typename Traits::SmemLayoutDenseBox{},
-      make_shape(Int<Traits::kTileN>{}, Int<Traits::kBoxK>{})));
+      make_shape(Int<Traits::kDenseBoxN>{}, Int<Traits::kBoxK>{})));
   using TmaSparse = decltype(make_tma_atom(
       SM90_TMA_LOAD{}, SparseGmem{}, typename Traits::SmemLayoutSparseBox{},
       make_shape(Int<Traits::kBlockSize>{}, Int<Traits::kBoxK>{})));
@@ -147,18 +147,25 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
 
   if (is_producer) {
     cutlass::arch::warpgroup_reg_dealloc<Traits::kProducerRegisters>();
-    if (threadIdx.x != 0) return;
+    // Lane 0 of each producer warp issues every fourth TMA load of a stage (one issuing thread
+    // was the limit: each load costs it ~100+ cycles); warp 0's is the pipeline leader that arms
+    // the stage barriers.
+    if (threadIdx.x % 32 != 0) return;
+    const int issuer = threadIdx.x / 32;
+    constexpr int kIssuers = 4;
     cute::prefetch_tma_descriptor(params.tma_dense.get_tma_descriptor());
     cute::prefetch_tma_descriptor(params.tma_sparse.get_tma_descriptor());
 
-    // Global coordinates: (kTileN, kBoxK, n tiles, K / kBoxK) and (bs, kBoxK, nnzb, steps).
+    // Global coordinates: (64, kBoxK, N / 64, K / kBoxK) and (bs, kBoxK, nnzb, steps).
+    constexpr int kDenseBoxN = Traits::kDenseBoxN;
+    constexpr int kDenseBoxesPerSlice = Traits::kDenseBoxesPerSlice;
     Tensor gDense = local_tile(params.tma_dense.get_tma_tensor(make_shape(params.N, params.K)),
-                               make_shape(Int<kTileN>{}, Int<kBoxK>{}), make_coord(_, _));
+                               make_shape(Int<kDenseBoxN>{}, Int<kBoxK>{}), make_coord(_, _));
     Tensor gSparse = local_tile(
         params.tma_sparse.get_tma_tensor(make_shape(params.num_sparse_rows, kBlockSize)),
         make_shape(Int<kBlockSize>{}, Int<kBoxK>{}), make_coord(_, _));
-    // Stages split into their loads: (kTileN, kBoxK, 1, boxes, stages), (bs, kBoxK, 1, boxes, stages).
-    Tensor sDenseBoxes = flat_divide(sDense, Shape<Int<kTileN>, Int<kBoxK>>{});
+    // Stages split into their loads: (64, kBoxK, kTileN / 64, boxes, stages), (bs, kBoxK, 1, boxes, stages).
+    Tensor sDenseBoxes = flat_divide(sDense, Shape<Int<kDenseBoxN>, Int<kBoxK>>{});
     Tensor sSparseBoxes = flat_divide(sSparse, Shape<Int<kBlockSize>, Int<kBoxK>>{});
     auto [tDg, tDs] = tma_partition(params.tma_dense, Int<0>{}, Layout<_1>{},
                                     group_modes<0, 2>(sDenseBoxes), group_modes<0, 2>(gDense));
@@ -189,16 +196,26 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
         for (int split = 0; split < kStepsPerBlock; ++split) {
           pipeline.producer_acquire(write_state);
           auto* full_barrier = pipeline.producer_get_barrier(write_state);
+          // Loads of the stage, numbered: per gathered box its dense slices, then its block.
           CUTE_UNROLL
           for (int box = 0; box < kBoxesPerStage; ++box) {
             const int64_t block = j + box;
             const int col = cols[box];
             const int k_box = col >= 0 ? col * kStepsPerBlock + split : dense_past_end;
             const int s_box = block < range.end ? int(block) : sparse_past_end;
-            copy(params.tma_dense.with(*full_barrier), tDg(_, item.n_tile, k_box),
-                 tDs(_, 0, box, write_state.index()));
-            copy(params.tma_sparse.with(*full_barrier), tSg(_, s_box, split),
-                 tSs(_, 0, box, write_state.index()));
+            constexpr int kLoadsPerBox = kDenseBoxesPerSlice + 1;
+            CUTE_UNROLL
+            for (int slice = 0; slice < kDenseBoxesPerSlice; ++slice) {
+              if ((box * kLoadsPerBox + slice) % kIssuers == issuer) {
+                copy(params.tma_dense.with(*full_barrier),
+                     tDg(_, item.n_tile * kDenseBoxesPerSlice + slice, k_box),
+                     tDs(_, slice, box, write_state.index()));
+              }
+            }
+            if ((box * kLoadsPerBox + kDenseBoxesPerSlice) % kIssuers == issuer) {
+              copy(params.tma_sparse.with(*full_barrier), tSg(_, s_box, split),
+                   tSs(_, 0, box, write_state.index()));
+            }
           }
           ++write_state;
         }
@@ -302,7 +319,7 @@ void launch_bsr_gemm(const BsrGemmParams& p, const int* row_order, cudaStream_t 
   auto sparse = make_tensor(make_gmem_ptr(static_cast<Element const*>(p.values)),
                             make_shape(num_sparse_rows, bs), make_stride(int64_t(bs), _1{}));
   kp.tma_dense = make_tma_atom(SM90_TMA_LOAD{}, dense, typename Traits::SmemLayoutDenseBox{},
-                               make_shape(Int<Traits::kTileN>{}, Int<Traits::kBoxK>{}));
+                               make_shape(Int<Traits::kDenseBoxN>{}, Int<Traits::kBoxK>{}));
   kp.tma_sparse = make_tma_atom(SM90_TMA_LOAD{}, sparse, typename Traits::SmemLayoutSparseBox{},
                                 make_shape(Int<bs>{}, Int<Traits::kBoxK>{}));
   kp.N = int(p.N);

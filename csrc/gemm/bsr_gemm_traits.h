@@ -74,9 +74,13 @@ struct BsrGemmTraits {
   using SmemLayoutSparse = decltype(tile_to_shape(
       k_major_smem_atom<Element, kBoxK>(),
       make_shape(Int<kBlockSize>{}, Int<kStageK>{}, Int<kStages>{})));
-  // One TMA load inside a stage; all loads of a stage share this layout.
+  // One TMA load inside a stage; all loads of a stage share this layout. A dense load is one
+  // swizzle atom wide (64 columns), the most one TMA instruction writes, so that the loads of a
+  // stage can be spread over several issuing threads.
+  static constexpr int kDenseBoxN = 64;
+  static constexpr int kDenseBoxesPerSlice = kTileN / kDenseBoxN;
   using SmemLayoutDenseBox = decltype(flat_divide(SmemLayoutDense{}(_, _, 0),
-                                                  Shape<Int<kTileN>, Int<kBoxK>>{})(_, _, 0, 0));
+                                                  Shape<Int<kDenseBoxN>, Int<kBoxK>>{})(_, _, 0, 0));
   using SmemLayoutSparseBox = decltype(flat_divide(SmemLayoutSparse{}(_, _, 0),
                                                    Shape<Int<kBlockSize>, Int<kBoxK>>{})(_, _, 0, 0));
 
