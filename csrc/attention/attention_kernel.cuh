@@ -27,6 +27,17 @@
 
 namespace triageattention::attention {
 
+// Calls f(Int<rows>{}) for a key block size known only at run time (16, 32, 64 or 128).
+template <class F>
+CUTE_HOST_DEVICE void with_box_rows(int rows, F&& f) {
+  switch (rows) {
+    case 128: f(Int<128>{}); break;
+    case 64: f(Int<64>{}); break;
+    case 32: f(Int<32>{}); break;
+    default: f(Int<16>{}); break;
+  }
+}
+
 template <class Traits>
 struct AttentionKernelParams {
   using Element = typename Traits::Element;
@@ -242,12 +253,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
         }
       }
     };
-    switch (params.box_rows) {
-      case 128: produce(Int<128>{}); break;
-      case 64: produce(Int<64>{}); break;
-      case 32: produce(Int<32>{}); break;
-      default: produce(Int<16>{}); break;
-    }
+    with_box_rows(params.box_rows, produce);
   } else {
     cutlass::arch::warpgroup_reg_alloc<Traits::kConsumerRegisters>();
     const int thread = threadIdx.x - 128;
@@ -466,12 +472,7 @@ void launch_block_sparse_attention(const BlockSparseAttentionParams& p, cudaStre
     loads.v = make_tma_atom(SM90_TMA_LOAD{}, v, typename Traits::template SmemLayoutVBox<kRows>{},
                             make_shape(Int<D>{}, Int<kRows>{}));
   };
-  switch (kp.box_rows) {
-    case 128: set_box_loads(Int<128>{}); break;
-    case 64: set_box_loads(Int<64>{}); break;
-    case 32: set_box_loads(Int<32>{}); break;
-    default: set_box_loads(Int<16>{}); break;
-  }
+  with_box_rows(kp.box_rows, set_box_loads);
   kp.seqlen_q = int(p.seqlen_q);
   kp.seqlen_k = int(p.seqlen_k);
   kp.heads_q = p.heads_q;
