@@ -2,8 +2,8 @@
 //
 // One CTA per (query tile, query head, batch). Warpgroup 0 is the producer: one thread loads the
 // Q tile, then for each key tile loads one TMA box per visited key block (one 128-key box in
-// dense mode) into the next K stage and the next V stage. Each consumer warpgroup owns 64 query rows:
-// S = Q K^T (wgmma, both operands in shared memory), mask, online softmax, O += P V (P from
+// dense mode) into the next K stage and the next V stage. Each consumer warpgroup owns 64 query
+// rows: S = Q K^T (wgmma, both operands in shared memory), mask, online softmax, O += P V (P from
 // registers), and finally writes O and the log-sum-exp.
 #pragma once
 
@@ -211,7 +211,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
 
         // Q of the previous work tile must be fully read before it is overwritten.
         if (issuer == 0) {
-          if (iteration > 0) cutlass::arch::ClusterBarrier::wait(&smem.q_empty, (iteration - 1) & 1);
+          if (iteration > 0) {
+            cutlass::arch::ClusterBarrier::wait(&smem.q_empty, (iteration - 1) & 1);
+          }
           cutlass::arch::ClusterTransactionBarrier::arrive_and_expect_tx(&smem.q_barrier,
                                                                          Traits::kQBytes);
           copy(params.tma_q.with(smem.q_barrier), tQg, tQs);
@@ -237,15 +239,19 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
           pipeline_k.producer_acquire(k_state);
           CUTE_UNROLL
           for (int u = 0; u < kTileBoxes; ++u) {
-            if (u % kIssuers == issuer) copy(loads.k.with(*pipeline_k.producer_get_barrier(k_state)), tKg(_, box[u]),
-                 tKs(_, u, 0, k_state.index()));
+            if (u % kIssuers == issuer) {
+              copy(loads.k.with(*pipeline_k.producer_get_barrier(k_state)), tKg(_, box[u]),
+                   tKs(_, u, 0, k_state.index()));
+            }
           }
           ++k_state;
           pipeline_v.producer_acquire(v_state);
           CUTE_UNROLL
           for (int u = 0; u < kTileBoxes; ++u) {
-            if (u % kIssuers == issuer) copy(loads.v.with(*pipeline_v.producer_get_barrier(v_state)), tVg(_, box[u]),
-                 tVs(_, 0, u, v_state.index()));
+            if (u % kIssuers == issuer) {
+              copy(loads.v.with(*pipeline_v.producer_get_barrier(v_state)), tVg(_, box[u]),
+                   tVs(_, 0, u, v_state.index()));
+            }
           }
           ++v_state;
           CUTE_UNROLL
@@ -466,7 +472,8 @@ void launch_block_sparse_attention(const BlockSparseAttentionParams& p, cudaStre
   auto set_box_loads = [&](auto rows) {
     constexpr int kRows = decltype(rows)::value;
     auto& loads = kp.template boxes<kRows>();
-    loads.k = make_tma_atom(SM90_TMA_LOAD{}, tensor_qk(p.k, p.seqlen_k, p.heads_kv, p.batch, p.k_strides),
+    loads.k = make_tma_atom(SM90_TMA_LOAD{},
+                            tensor_qk(p.k, p.seqlen_k, p.heads_kv, p.batch, p.k_strides),
                             typename Traits::template SmemLayoutKBox<kRows>{},
                             make_shape(Int<kRows>{}, Int<D>{}));
     loads.v = make_tma_atom(SM90_TMA_LOAD{}, v, typename Traits::template SmemLayoutVBox<kRows>{},

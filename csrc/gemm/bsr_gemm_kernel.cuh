@@ -1,11 +1,11 @@
 // Hopper BSR x dense GEMM kernel: warp-specialized, TMA into a multi-stage ring, wgmma.
 //
 // Warpgroup 0 is the producer: lane 0 of each of its warps walks the work items and fills each
-// stage with K depth 64 of the item's block-row (TMA loads of the dense B slice for the block's K range and of the
-// block itself; small blocks are gathered several per stage). Warpgroups 1-2 consume each stage
-// with wgmma and write their part of the output tile. Items run in the order of BsrTileSchedule,
-// each CTA taking every gridDim.x-th item, so an output tile is always reduced by one CTA in a
-// fixed order (bitwise deterministic results).
+// stage with K depth 64 of the item's block-row (TMA loads of the dense B slice for the block's K
+// range and of the block itself; small blocks are gathered several per stage). Warpgroups 1-2
+// consume each stage with wgmma and write their part of the output tile. Items run in the order
+// of BsrTileSchedule, each CTA taking every gridDim.x-th item, so an output tile is always
+// reduced by one CTA in a fixed order (bitwise deterministic results).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -164,7 +164,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     Tensor gSparse = local_tile(
         params.tma_sparse.get_tma_tensor(make_shape(params.num_sparse_rows, kBlockSize)),
         make_shape(Int<kBlockSize>{}, Int<kBoxK>{}), make_coord(_, _));
-    // Stages split into their loads: (64, kBoxK, kTileN / 64, boxes, stages), (bs, kBoxK, 1, boxes, stages).
+    // Stages split into their loads: (64, kBoxK, kTileN / 64, boxes, stages) and
+    // (bs, kBoxK, 1, boxes, stages).
     Tensor sDenseBoxes = flat_divide(sDense, Shape<Int<kDenseBoxN>, Int<kBoxK>>{});
     Tensor sSparseBoxes = flat_divide(sSparse, Shape<Int<kBlockSize>, Int<kBoxK>>{});
     auto [tDg, tDs] = tma_partition(params.tma_dense, Int<0>{}, Layout<_1>{},
