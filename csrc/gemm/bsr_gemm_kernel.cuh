@@ -1,16 +1,24 @@
 // Hopper BSR x dense GEMM kernel: warp-specialized, TMA into a multi-stage ring, wgmma.
 //
 // Warpgroup 0 is the producer: lane 0 of each of its warps walks the work items and fills each
-// stage with K depth 64 of the item's block-row (TMA loads of the dense B slice for the block's K
-// range and of the block itself; small blocks are gathered several per stage). Warpgroups 1-2
-// consume each stage with wgmma and write their part of the output tile. Items run in the order
+// stage with K depth 64 of the item's block-row: one 3D TMA box per gathered block for its dense
+// B slice (all kTileN columns) and one 2D box for the stage's stored blocks (consecutive in the
+// BSR values); small blocks are gathered several per stage. Warpgroups 1-2 consume each stage
+// with wgmma and write their part of the output tile. Items run in the order
 // of BsrTileSchedule, each CTA taking every gridDim.x-th item, so an output tile is always
 // reduced by one CTA in a fixed order (bitwise deterministic results).
 #pragma once
 
+#include <cuda.h>
 #include <cuda_runtime.h>
 
+#include <cstdint>
+#include <string>
+
 #include <cute/tensor.hpp>
+#include <cute/arch/copy_sm90_tma.hpp>
+#include <cute/atom/copy_traits_sm90_tma.hpp>
+#include <cutlass/cuda_host_adapter.hpp>
 #include <cutlass/arch/reg_reconfig.h>
 #include <cutlass/cutlass.h>
 #include <cutlass/pipeline/sm90_pipeline.hpp>
@@ -24,24 +32,20 @@ namespace triageattention::gemm {
 
 template <class Traits>
 struct BsrGemmKernelParams {
-  using Element = typename Traits::Element;
   using ElementOut = typename Traits::ElementOut;
 
-  // Global views the TMA descriptors are built from: dense B as (n, k), n contiguous; the stored
-  // blocks stacked as (nnzb * bs, bs) rows, k contiguous.
-  using DenseGmem = decltype(make_tensor(make_gmem_ptr(static_cast<Element const*>(nullptr)),
-                                         make_shape(int{}, int{}), make_stride(_1{}, int64_t{})));
-  using SparseGmem = decltype(make_tensor(make_gmem_ptr(static_cast<Element const*>(nullptr)),
-                                          make_shape(int{}, int{}), make_stride(int64_t{}, _1{})));
-  using TmaDense = decltype(make_tma_atom(
-      SM90_TMA_LOAD{}, DenseGmem{}, typename Traits::SmemLayoutDenseBox{},
-      make_shape(Int<Traits::kDenseBoxN>{}, Int<Traits::kBoxK>{})));
-  using TmaSparse = decltype(make_tma_atom(
-      SM90_TMA_LOAD{}, SparseGmem{}, typename Traits::SmemLayoutSparseBox{},
-      make_shape(Int<Traits::kBlockSize>{}, Int<Traits::kBoxK>{})));
-
-  TmaDense tma_dense;
-  TmaSparse tma_sparse;
+  // TMA descriptors, built on the host (make_tma_descriptor):
+  //  dense_3d: B as (n % 64, k, n / 64) over its whole 64-column groups, box (64, kBoxK,
+  //            kTileN / 64): one gathered block's whole dense slice per instruction;
+  //  dense_2d: B as (n, k), box (64, kBoxK): one column group, for the column tile that holds a
+  //            partial group (N % 64 != 0; TMA zero-fills columns past N);
+  //  sparse_stage: the stored blocks as (k, nnzb * bs rows), box (kBoxK, bs * kBoxesPerStage):
+  //            a stage's consecutive blocks of one block-row;
+  //  sparse_block: box (kBoxK, bs): one block (a row's last stage when it holds fewer blocks).
+  cute::TmaDescriptor dense_3d;
+  cute::TmaDescriptor dense_2d;
+  cute::TmaDescriptor sparse_stage;
+  cute::TmaDescriptor sparse_block;
   int N, K, num_sparse_rows;  // num_sparse_rows = max(nnzb, 1) * bs
   BsrRowBlocks blocks;
   BsrTileSchedule schedule;
@@ -153,34 +157,32 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     if (threadIdx.x % 32 != 0) return;
     const int issuer = threadIdx.x / 32;
     constexpr int kIssuers = 4;
-    cute::prefetch_tma_descriptor(params.tma_dense.get_tma_descriptor());
-    cute::prefetch_tma_descriptor(params.tma_sparse.get_tma_descriptor());
-
-    // Global coordinates: (64, kBoxK, N / 64, K / kBoxK) and (bs, kBoxK, nnzb, steps).
-    constexpr int kDenseBoxN = Traits::kDenseBoxN;
-    constexpr int kDenseBoxesPerSlice = Traits::kDenseBoxesPerSlice;
-    Tensor gDense = local_tile(params.tma_dense.get_tma_tensor(make_shape(params.N, params.K)),
-                               make_shape(Int<kDenseBoxN>{}, Int<kBoxK>{}), make_coord(_, _));
-    Tensor gSparse = local_tile(
-        params.tma_sparse.get_tma_tensor(make_shape(params.num_sparse_rows, kBlockSize)),
-        make_shape(Int<kBlockSize>{}, Int<kBoxK>{}), make_coord(_, _));
-    // Stages split into their loads: (64, kBoxK, kTileN / 64, boxes, stages) and
-    // (bs, kBoxK, 1, boxes, stages).
-    Tensor sDenseBoxes = flat_divide(sDense, Shape<Int<kDenseBoxN>, Int<kBoxK>>{});
-    Tensor sSparseBoxes = flat_divide(sSparse, Shape<Int<kBlockSize>, Int<kBoxK>>{});
-    auto [tDg, tDs] = tma_partition(params.tma_dense, Int<0>{}, Layout<_1>{},
-                                    group_modes<0, 2>(sDenseBoxes), group_modes<0, 2>(gDense));
-    auto [tSg, tSs] = tma_partition(params.tma_sparse, Int<0>{}, Layout<_1>{},
-                                    group_modes<0, 2>(sSparseBoxes), group_modes<0, 2>(gSparse));
+    cute::prefetch_tma_descriptor(&params.dense_3d);
+    cute::prefetch_tma_descriptor(&params.dense_2d);
+    cute::prefetch_tma_descriptor(&params.sparse_stage);
+    cute::prefetch_tma_descriptor(&params.sparse_block);
+    constexpr uint64_t kCacheHint = uint64_t(TMA::CacheHintSm90::EVICT_NORMAL);
+    constexpr int kGroups = Traits::kDenseGroups;
+    Element* const dense_base = smem.dense.begin();
+    Element* const sparse_base = smem.sparse.begin();
     // A slot with no block (past the row's end, or a column out of range) loads from past the
-    // end of B and of the stored blocks: TMA fills it with zeros and nothing is read.
-    const int dense_past_end = params.K / kBoxK;
-    const int sparse_past_end = params.num_sparse_rows / kBlockSize;
+    // end of B (k = K) and of the stored blocks: TMA fills it with zeros and nothing is read.
+    const int dense_past_end = params.K;
+    const int sparse_past_end = params.num_sparse_rows;
+    // Loads of a stage, numbered for the round-robin over the issuers: the dense loads first
+    // (one per gathered block, or one per block and 64-column group), then the stored blocks.
+    // In the one-box case the stored blocks go to the issuer after the last dense box.
+    constexpr int kSparseLoad = kBoxesPerStage % kIssuers;
 
     PipelineState write_state = cutlass::make_producer_start_state<Pipeline>();
     for (int64_t i = blockIdx.x; i < num_items; i += gridDim.x) {
       const auto item = params.schedule.item(i);
       const auto range = params.blocks.row(item.row);
+      const int n0 = item.n_tile * kTileN;
+      // Column tiles made only of whole 64-column groups take one 3D box per gathered block
+      // (past N, whole groups are zero-filled); the tile with a partial group one 2D box per
+      // group.
+      const bool whole_groups = params.N % 64 == 0 || int64_t(n0) + kTileN <= params.N;
       // Column indices of a stage's blocks (-1: no block), read one stage ahead so the load
       // latency hides behind the wait for a free stage.
       auto load_columns = [&](int64_t first, int (&cols)[kBoxesPerStage]) {
@@ -194,28 +196,49 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       for (int64_t j = range.begin; j < range.end; j += kBoxesPerStage) {
         int next_cols[kBoxesPerStage];
         load_columns(j + kBoxesPerStage, next_cols);
+        // Every block of the stage belongs to the row: the stored blocks are consecutive.
+        const bool whole_stage = j + kBoxesPerStage <= range.end;
         for (int split = 0; split < kStepsPerBlock; ++split) {
           pipeline.producer_acquire(write_state);
-          auto* full_barrier = pipeline.producer_get_barrier(write_state);
-          // Loads of the stage, numbered: per gathered box its dense slices, then its block.
+          uint64_t* full_barrier = pipeline.producer_get_barrier(write_state);
+          Element* const dense_stage = dense_base + write_state.index() * Traits::kDenseStageElems;
+          Element* const sparse_stage =
+              sparse_base + write_state.index() * Traits::kSparseStageElems;
           CUTE_UNROLL
           for (int box = 0; box < kBoxesPerStage; ++box) {
-            const int64_t block = j + box;
             const int col = cols[box];
-            const int k_box = col >= 0 ? col * kStepsPerBlock + split : dense_past_end;
-            const int s_box = block < range.end ? int(block) : sparse_past_end;
-            constexpr int kLoadsPerBox = kDenseBoxesPerSlice + 1;
-            CUTE_UNROLL
-            for (int slice = 0; slice < kDenseBoxesPerSlice; ++slice) {
-              if ((box * kLoadsPerBox + slice) % kIssuers == issuer) {
-                copy(params.tma_dense.with(*full_barrier),
-                     tDg(_, item.n_tile * kDenseBoxesPerSlice + slice, k_box),
-                     tDs(_, slice, box, write_state.index()));
+            const int k = col >= 0 ? col * kBlockSize + split * kBoxK : dense_past_end;
+            Element* const dst = dense_stage + box * Traits::kDenseBoxElems;
+            if (whole_groups) {
+              if (box % kIssuers == issuer) {
+                SM90_TMA_LOAD_3D::copy(&params.dense_3d, full_barrier, kCacheHint, dst, 0, k,
+                                       item.n_tile * kGroups);
+              }
+            } else {
+              CUTE_UNROLL
+              for (int g = 0; g < kGroups; ++g) {
+                if ((box * kGroups + g) % kIssuers == issuer) {
+                  SM90_TMA_LOAD_2D::copy(&params.dense_2d, full_barrier, kCacheHint,
+                                         dst + g * Traits::kDenseGroupElems, n0 + g * 64, k);
+                }
               }
             }
-            if ((box * kLoadsPerBox + kDenseBoxesPerSlice) % kIssuers == issuer) {
-              copy(params.tma_sparse.with(*full_barrier), tSg(_, s_box, split),
-                   tSs(_, 0, box, write_state.index()));
+          }
+          if (whole_stage) {
+            if (kSparseLoad == issuer) {
+              SM90_TMA_LOAD_2D::copy(&params.sparse_stage, full_barrier, kCacheHint, sparse_stage,
+                                     split * kBoxK, int(j) * kBlockSize);
+            }
+          } else {
+            CUTE_UNROLL
+            for (int box = 0; box < kBoxesPerStage; ++box) {
+              if ((kSparseLoad + box) % kIssuers == issuer) {
+                const int64_t block = j + box;
+                const int row = block < range.end ? int(block) * kBlockSize : sparse_past_end;
+                SM90_TMA_LOAD_2D::copy(&params.sparse_block, full_barrier, kCacheHint,
+                                       sparse_stage + box * Traits::kSparseBoxElems,
+                                       split * kBoxK, row);
+              }
             }
           }
           ++write_state;
@@ -300,6 +323,31 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
 #endif
 }
 
+// Encodes one tiled TMA descriptor over `base` (dims and box innermost first, strides in bytes
+// of dims 1..rank-1).
+template <class Element, int kRank>
+cute::TmaDescriptor make_tma_descriptor(const void* base, const uint64_t (&dims)[kRank],
+                                        const uint64_t (&strides)[kRank - 1],
+                                        const uint32_t (&box)[kRank], CUtensorMapSwizzle swizzle) {
+  cute::TmaDescriptor desc{};
+  uint32_t element_strides[kRank];
+  for (int i = 0; i < kRank; ++i) element_strides[i] = 1;
+  const CUresult result = CUTLASS_CUDA_DRIVER_WRAPPER_CALL(cuTensorMapEncodeTiled)(
+      &desc, cute::TMA::to_CUtensorMapDataType<Element>(), cuuint32_t(kRank),
+      const_cast<void*>(base), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+      swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_128B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (result != CUDA_SUCCESS) {
+    throw CudaError("TriageAttention: bsr_gemm: cuTensorMapEncodeTiled failed with CUresult " +
+                    std::to_string(int(result)));
+  }
+  return desc;
+}
+
+constexpr CUtensorMapSwizzle tma_swizzle(int bytes) {
+  return bytes == 128 ? CU_TENSOR_MAP_SWIZZLE_128B
+                      : (bytes == 64 ? CU_TENSOR_MAP_SWIZZLE_64B : CU_TENSOR_MAP_SWIZZLE_32B);
+}
+
 // Builds the TMA descriptors and launches the persistent grid. Shapes were validated by the caller.
 template <class Traits>
 void launch_bsr_gemm(const BsrGemmParams& p, const int* row_order, cudaStream_t stream) {
@@ -313,16 +361,27 @@ void launch_bsr_gemm(const BsrGemmParams& p, const int* row_order, cudaStream_t 
   if (num_rows == 0 || p.N == 0) return;
 
   Params kp{};
-  auto dense = make_tensor(make_gmem_ptr(static_cast<Element const*>(p.B)),
-                           make_shape(int(p.N), int(p.K)), make_stride(_1{}, p.ldb));
-  // With nnzb == 0 nothing is loaded; the descriptor still needs a non-empty extent.
+  // Dense B: row-major (K x N) with row stride ldb. 3D view (n % 64, k, n / 64) over the whole
+  // 64-column groups (at least one, so the descriptor is valid; unused when N < 64).
+  constexpr int kEl = int(sizeof(Element));
+  const uint64_t ldb_bytes = uint64_t(p.ldb) * kEl;
+  const uint64_t num_whole_groups = p.N / 64 > 0 ? uint64_t(p.N / 64) : 1;
+  kp.dense_3d = make_tma_descriptor<Element, 3>(
+      p.B, {64, uint64_t(p.K), num_whole_groups}, {ldb_bytes, 64 * kEl},
+      {64, uint32_t(Traits::kBoxK), uint32_t(Traits::kDenseGroups)}, CU_TENSOR_MAP_SWIZZLE_128B);
+  kp.dense_2d = make_tma_descriptor<Element, 2>(p.B, {uint64_t(p.N), uint64_t(p.K)}, {ldb_bytes},
+                                                {64, uint32_t(Traits::kBoxK)},
+                                                CU_TENSOR_MAP_SWIZZLE_128B);
+  // Stored blocks: (k within the block, nnzb * bs rows), rows of bs elements. With nnzb == 0
+  // nothing is loaded; the descriptor still needs a non-empty extent.
   const int num_sparse_rows = int((p.nnzb > 0 ? p.nnzb : 1) * bs);
-  auto sparse = make_tensor(make_gmem_ptr(static_cast<Element const*>(p.values)),
-                            make_shape(num_sparse_rows, bs), make_stride(int64_t(bs), _1{}));
-  kp.tma_dense = make_tma_atom(SM90_TMA_LOAD{}, dense, typename Traits::SmemLayoutDenseBox{},
-                               make_shape(Int<Traits::kDenseBoxN>{}, Int<Traits::kBoxK>{}));
-  kp.tma_sparse = make_tma_atom(SM90_TMA_LOAD{}, sparse, typename Traits::SmemLayoutSparseBox{},
-                                make_shape(Int<bs>{}, Int<Traits::kBoxK>{}));
+  const CUtensorMapSwizzle sparse_swizzle = tma_swizzle(Traits::kSparseSwizzleBytes);
+  kp.sparse_stage = make_tma_descriptor<Element, 2>(
+      p.values, {uint64_t(bs), uint64_t(num_sparse_rows)}, {uint64_t(bs) * kEl},
+      {uint32_t(Traits::kBoxK), uint32_t(bs * Traits::kBoxesPerStage)}, sparse_swizzle);
+  kp.sparse_block = make_tma_descriptor<Element, 2>(
+      p.values, {uint64_t(bs), uint64_t(num_sparse_rows)}, {uint64_t(bs) * kEl},
+      {uint32_t(Traits::kBoxK), uint32_t(bs)}, sparse_swizzle);
   kp.N = int(p.N);
   kp.K = int(p.K);
   kp.num_sparse_rows = num_sparse_rows;

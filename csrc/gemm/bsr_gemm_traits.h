@@ -5,7 +5,7 @@
 //  - bs 64/128: C = A B directly. The block's rows feed wgmma's M side and kTileN dense columns
 //    its N side (m64n256 per warpgroup: the best wgmma shape).
 //  - bs 16/32 (NOTE: operands swapped): C^T = B^T A^T. The dense columns feed wgmma's M side
-//    (64-row atoms, two warpgroups x two atoms) and the block's bs rows its N side, since a
+//    (64-row atoms, two warpgroups x four atoms) and the block's bs rows its N side, since a
 //    16-row block cannot fill the 64-row M minimum.
 #pragma once
 
@@ -45,9 +45,12 @@ struct BsrGemmTraits {
   static constexpr int kBoxK = kBlockSize < 64 ? kBlockSize : 64;  // K depth of one TMA load
   static constexpr int kBoxesPerStage = kStageK / kBoxK;             // blocks gathered per stage
   static constexpr int kStepsPerBlock = kBlockSize / kBoxK;          // stages per block
-  // Dense columns of C per work item: 256 (two warpgroups x 128 for bs 16/32, two x 64 rows for
-  // bs 128), 512 for bs 64 (the two warpgroups split the columns, m64n256 each).
-  static constexpr int kTileN = kBlockSize == 64 ? 512 : 256;
+  // Dense columns of C per work item: 256 for bs 128 (two warpgroups x 64 rows, m64n256 each),
+  // 512 for bs 64 (the two warpgroups split the columns, m64n256 each) and for bs 16/32 (two
+  // warpgroups x 256 columns on the M side). The small blocks re-read B for every block-row, so
+  // a wider tile halves the TMA loads and stage hand-offs per byte of B: at 256 columns bs 16
+  // ran at 70 TFLOP/s (B read at 4.4 TB/s), at 512 at 113 (7.1 TB/s, the L2 rate bs 32 reaches).
+  static constexpr int kTileN = kBlockSize == 128 ? 256 : 512;
   static constexpr int kConsumerWarpgroups = 2;
   static constexpr int kThreads = 128 * (1 + kConsumerWarpgroups);
   // Registers per thread after setmaxnreg. NOTE: if the split asks for more than the 64K
@@ -65,24 +68,34 @@ struct BsrGemmTraits {
   static constexpr int kStages = kSmemForStages / kStageBytes < 8 ? kSmemForStages / kStageBytes : 8;
   static_assert(kStages >= 2, "need at least a double-buffered pipeline");
 
-  // Dense B slice (n, k): n contiguous, MN-major with 128-byte swizzle.
+  // Dense B slice (n, k): n contiguous, MN-major with 128-byte swizzle, laid out in the order
+  // one TMA box writes it: per gathered block (kBoxK rows of K), its kTileN / 64 column groups
+  // one after another, each group kBoxK rows of 128 bytes (64 columns) = kBoxK / 8 swizzle atoms
+  // stacked along K. One 3D box (64 columns, kBoxK rows, kTileN / 64 groups) of B viewed as
+  // (n % 64, k, n / 64) fills a gathered block's whole slice with one TMA instruction. (A plain
+  // column-major tiling of the atoms put the K atoms kTileN / 64 KB apart, so that each 64-column
+  // box was split into kBoxK / 8 one-kilobyte TMA instructions.)
+  static constexpr int kDenseGroups = kTileN / 64;
+  using SmemLayoutDenseBox = decltype(tile_to_shape(GMMA::Layout_MN_SW128_Atom<Element>{},
+                                                    make_shape(Int<kTileN>{}, Int<kBoxK>{}),
+                                                    Step<_2, _1>{}));
   using SmemLayoutDense = decltype(tile_to_shape(
-      GMMA::Layout_MN_SW128_Atom<Element>{},
-      make_shape(Int<kTileN>{}, Int<kStageK>{}, Int<kStages>{})));
+      SmemLayoutDenseBox{}, make_shape(Int<kTileN>{}, Int<kStageK>{}, Int<kStages>{})));
   // Stored blocks (m, k): k contiguous, K-major, with a swizzle one block (or 64 columns) wide
-  // so that each gathered block is a whole number of atoms.
+  // so that each gathered block is a whole number of atoms, and the gathered blocks of a stage
+  // lie one after another (consecutive stored blocks load with one box).
   using SmemLayoutSparse = decltype(tile_to_shape(
       k_major_smem_atom<Element, kBoxK>(),
       make_shape(Int<kBlockSize>{}, Int<kStageK>{}, Int<kStages>{})));
-  // One TMA load inside a stage; all loads of a stage share this layout. A dense load is one
-  // swizzle atom wide (64 columns), the most one TMA instruction writes, so that the loads of a
-  // stage can be spread over several issuing threads.
-  static constexpr int kDenseBoxN = 64;
-  static constexpr int kDenseBoxesPerSlice = kTileN / kDenseBoxN;
-  using SmemLayoutDenseBox = decltype(flat_divide(SmemLayoutDense{}(_, _, 0),
-                                                  Shape<Int<kDenseBoxN>, Int<kBoxK>>{})(_, _, 0, 0));
-  using SmemLayoutSparseBox = decltype(flat_divide(SmemLayoutSparse{}(_, _, 0),
-                                                   Shape<Int<kBlockSize>, Int<kBoxK>>{})(_, _, 0, 0));
+  // Element offsets the producer writes its TMA boxes at (checked against the layouts by
+  // check_smem_box_offsets below).
+  static constexpr int kDenseStageElems = kTileN * kStageK;
+  static constexpr int kDenseBoxElems = kTileN * kBoxK;    // one gathered block's slice
+  static constexpr int kDenseGroupElems = 64 * kBoxK;      // one 64-column group of it
+  static constexpr int kSparseStageElems = kBlockSize * kStageK;
+  static constexpr int kSparseBoxElems = kBlockSize * kBoxK;  // one gathered block
+  // Swizzle of the stored-block boxes: the row of one box in bytes (32, 64 or 128).
+  static constexpr int kSparseSwizzleBytes = kBoxK * int(sizeof(Element));
 
   static constexpr auto make_mma() {
     if constexpr (kSwapAB) {
@@ -110,6 +123,37 @@ struct BsrGemmTraits {
     typename Pipeline::SharedStorage pipeline;
   };
   static constexpr int kSmemBytes = int(sizeof(SharedStorage));
+
+  // The TMA boxes land where the layouts above say: (n, k, stage) of the dense slice at
+  // stage * kDenseStageElems + (k / kBoxK) * kDenseBoxElems + (n / 64) * kDenseGroupElems +
+  // (k % kBoxK) * 64 + n % 64 before the swizzle, and (m, k, stage) of the stored blocks at
+  // stage * kSparseStageElems + (k / kBoxK) * kSparseBoxElems + m * kBoxK + k % kBoxK. The
+  // swizzles act inside 1 KB-aligned atoms only, so these offsets are all that must agree.
+  static constexpr bool check_smem_box_offsets() {
+    constexpr auto dense = get_nonswizzle_portion(SmemLayoutDense{});
+    constexpr auto sparse = get_nonswizzle_portion(SmemLayoutSparse{});
+    for (int s = 0; s < kStages; ++s) {
+      for (int k = 0; k < kStageK; k += 8) {
+        for (int n = 0; n < kTileN; n += 64) {
+          const int expect = s * kDenseStageElems + (k / kBoxK) * kDenseBoxElems +
+                             (n / 64) * kDenseGroupElems + (k % kBoxK) * 64;
+          if (int(dense(n, k, s)) != expect || int(dense(n + 1, k, s)) != expect + 1 ||
+              int(dense(n, k + 1, s)) != expect + 64) {
+            return false;
+          }
+        }
+        for (int m = 0; m < kBlockSize; m += 8) {
+          const int expect = s * kSparseStageElems + (k / kBoxK) * kSparseBoxElems + m * kBoxK +
+                             k % kBoxK;
+          if (int(sparse(m, k, s)) != expect || int(sparse(m + 1, k, s)) != expect + kBoxK) {
+            return false;
+          }
+        }
+      }
+    }
+    return true;
+  }
+  static_assert(check_smem_box_offsets(), "TMA box offsets do not match the shared-memory layouts");
   static_assert(kSmemBytes <= 227 * 1024, "shared memory over the sm_90 per-block limit");
 };
 

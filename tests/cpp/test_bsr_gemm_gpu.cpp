@@ -199,7 +199,7 @@ TEST_P(BsrGemmAllConfigs, FixedTopkMatchesReference) {
   pb.bs = bs;
   pb.rows = 5;
   pb.kblocks = 7;
-  pb.N = 200;  // one partial 256-column tile
+  pb.N = 200;  // one partial column tile
   pb.pattern = fixed_pattern(pb.rows, pb.kblocks, 3, rng);
   run_and_check(pb, rng);
 }

@@ -263,7 +263,7 @@ def poison_allocator(shape, dtype):
 
 
 @gpu
-@pytest.mark.parametrize("N", [200, 1000, 999])
+@pytest.mark.parametrize("N", [200, 320, 1000, 999])
 @pytest.mark.parametrize("out_kind", ["same", "float32"])
 @pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
 @pytest.mark.parametrize("bs", BLOCK_SIZES)
