@@ -12,10 +12,12 @@
 namespace triageattention::decode {
 
 // Split-KV decomposition: each (sequence, kv head, row block) is cut into `splits` CTAs over its
-// visited tokens. Enough CTAs to fill an H100 a few times over (so at most kTargetCtas splits),
-// but at least kMinSplitTokens per CTA, so that a short (or sparse) visit does not pay for many
-// CTA start-ups and partial results.
-constexpr int kTargetCtas = 1024;
+// visited tokens: about one wave of decode CTAs (two fit an SM, and an H100 or H200 has 132 SMs,
+// so kTargetCtas = 256; a second, partial wave measured 10% slower), but at least
+// kMinSplitTokens per CTA, so that a short (or sparse) visit does not pay for many CTA
+// start-ups and partial results. Shapes alone decide it, never the device, so results are
+// bitwise the same on any GPU.
+constexpr int kTargetCtas = 256;
 constexpr int kMinSplitTokens = 512;
 constexpr int kMaxPageSize = 128;
 constexpr int kRowsPerCta = 16;  // query rows (group heads x new tokens) of one mma row tile
@@ -31,7 +33,7 @@ inline int row_blocks(int heads_q, int heads_kv, int seqlen_q) {
 // tokens, so the workspace sized with max_pages * kMaxPageSize covers every topk and page size.
 inline int num_splits(int batch, int heads_kv, int blocks, int64_t tokens) {
   const int64_t units = int64_t(batch) * heads_kv * blocks;
-  const int want = units >= kTargetCtas || units == 0 ? 1 : ceil_div(kTargetCtas, units);
+  const int want = units >= kTargetCtas || units == 0 ? 1 : int(kTargetCtas / units);
   const int64_t most = tokens < 1 ? 1 : (tokens + kMinSplitTokens - 1) / kMinSplitTokens;
   return want < most ? want : int(most);
 }
