@@ -13,9 +13,9 @@ namespace triageattention::decode {
 
 // Split-KV decomposition: each (sequence, kv head, row block) is cut into `splits` CTAs over its
 // visited tokens: about one wave of decode CTAs (two fit an SM, and an H100 or H200 has 132 SMs,
-// so kTargetCtas = 256; a second, partial wave measured 10% slower), but at least
-// kMinSplitTokens per CTA, so that a short (or sparse) visit does not pay for many CTA
-// start-ups and partial results. Shapes alone decide it, never the device, so results are
+// so kTargetCtas = 256; against 1024, sparse B8/32k went from 1.31 to 1.45 TB/s: decode step 7
+// of docs/OPTIMIZATION_LOG.md), but at least kMinSplitTokens per CTA, so that a short (or
+// sparse) visit does not pay for many CTA start-ups and partial results. Shapes alone decide it, never the device, so results are
 // bitwise the same on any GPU.
 constexpr int kTargetCtas = 256;
 constexpr int kMinSplitTokens = 512;
