@@ -76,7 +76,8 @@ WorkspaceLayout workspace_layout(int batch, int heads_kv, int heads_q, int seqle
       std::size_t(heads_q / heads_kv) * seqlen_q;
   WorkspaceLayout l;
   l.indices = 0;
-  l.counts = align(l.indices + pairs * max_pages * 4);
+  l.physical = align(l.indices + pairs * max_pages * 4);
+  l.counts = align(l.physical + pairs * max_pages * 4);
   l.scores = align(l.counts + pairs * 4);
   l.arrivals = align(l.scores + pairs * max_pages * 4);
   l.partial_lse = align(l.arrivals + pairs * blocks * 4);
@@ -155,7 +156,7 @@ void select_decode_pages(const PagedKVCacheView& cache, const SparseDecodeParams
   if (!aligned(indices, 4) || !aligned(counts, 4) || !aligned(scores, 4))
     throw_invalid(fn, "indices, counts and scores must be 4-byte aligned");
   if (cache.batch == 0) return;
-  decode::launch_select(cache, p, indices, counts, scores, nullptr, 0, stream);
+  decode::launch_select(cache, p, indices, nullptr, counts, scores, nullptr, 0, stream);
 }
 
 void sparse_decode(const PagedKVCacheView& cache, const SparseDecodeParams& p,
@@ -179,11 +180,14 @@ void sparse_decode(const PagedKVCacheView& cache, const SparseDecodeParams& p,
   a.partial_out = reinterpret_cast<float*>(ws + l.partial_out);
   if (!dense) {
     int32_t* indices = reinterpret_cast<int32_t*>(ws + l.indices);
+    int32_t* physical = reinterpret_cast<int32_t*>(ws + l.physical);
     int32_t* counts = reinterpret_cast<int32_t*>(ws + l.counts);
     // The selection also zeroes the arrival counters: no separate memset in the sparse path.
-    decode::launch_select(cache, p, indices, counts, reinterpret_cast<float*>(ws + l.scores),
+    decode::launch_select(cache, p, indices, physical, counts,
+                          reinterpret_cast<float*>(ws + l.scores),
                           a.splits > 1 ? a.arrivals : nullptr, a.row_blocks, stream);
     a.indices = indices;
+    a.physical = physical;
     a.counts = counts;
   } else if (a.splits > 1) {
     TA_CUDA_CHECK(cudaMemsetAsync(

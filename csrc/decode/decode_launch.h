@@ -15,8 +15,8 @@ namespace triageattention::decode {
 // visited tokens: about one wave of decode CTAs (two fit an SM, and an H100 or H200 has 132 SMs,
 // so kTargetCtas = 256; against 1024, sparse B8/32k went from 1.31 to 1.45 TB/s: decode step 7
 // of docs/OPTIMIZATION_LOG.md), but at least kMinSplitTokens per CTA, so that a short (or
-// sparse) visit does not pay for many CTA start-ups and partial results. Shapes alone decide it, never the device, so results are
-// bitwise the same on any GPU.
+// sparse) visit does not pay for many CTA start-ups and partial results. Shapes alone decide it,
+// never the device, so results are bitwise the same on any GPU.
 constexpr int kTargetCtas = 256;
 constexpr int kMinSplitTokens = 512;
 constexpr int kMaxPageSize = 128;
@@ -39,11 +39,12 @@ inline int num_splits(int batch, int heads_kv, int blocks, int64_t tokens) {
 }
 
 // Workspace sections, each 256-byte aligned: selected pages [B, Hkv, max_pages] int32, their
+// physical pages (same shape; the decode streams them with no page-table lookup), their
 // counts [B, Hkv] int32, page scores [B, Hkv, max_pages] fp32, the splits' arrival counters
 // [B, Hkv, row blocks] int32 (zeroed before each decode launch), then the partial results
 // of the splits: lse [B, Hkv, S, R] and out [B, Hkv, S, R, D] fp32 (R = group * seqlen_q rows).
 struct WorkspaceLayout {
-  std::size_t indices = 0, counts = 0, scores = 0, arrivals = 0, partial_lse = 0,
+  std::size_t indices = 0, physical = 0, counts = 0, scores = 0, arrivals = 0, partial_lse = 0,
               partial_out = 0, total = 0;
 };
 
@@ -53,7 +54,8 @@ WorkspaceLayout workspace_layout(int batch, int heads_kv, int heads_q, int seqle
 struct DecodeArgs {
   PagedKVCacheView cache;
   SparseDecodeParams p;
-  const int32_t* indices = nullptr;  // nullptr: dense (every page)
+  const int32_t* indices = nullptr;   // nullptr: dense (every page)
+  const int32_t* physical = nullptr;  // the selected pages' physical pages (with indices)
   const int32_t* counts = nullptr;
   int32_t* arrivals = nullptr;  // zero on entry; used when splits > 1
   float* partial_lse = nullptr;
@@ -70,10 +72,11 @@ void launch_append(const PagedKVCacheView& cache, const PagedAppendParams& p,
                    cudaStream_t stream);
 void launch_refresh_summaries(const PagedKVCacheView& cache, cudaStream_t stream);
 // page_select.cu
+// `physical` (nullptr: not written) receives the physical page of each selected entry;
 // `arrivals` (nullptr: none) are the decode's counters, [B, Hkv, arrival_blocks], zeroed here.
 void launch_select(const PagedKVCacheView& cache, const SparseDecodeParams& p, int32_t* indices,
-                   int32_t* counts, float* scores, int32_t* arrivals, int arrival_blocks,
-                   cudaStream_t stream);
+                   int32_t* physical, int32_t* counts, float* scores, int32_t* arrivals,
+                   int arrival_blocks, cudaStream_t stream);
 // split_kv_decode.cu
 void launch_split_kv(const DecodeArgs& a, cudaStream_t stream);
 

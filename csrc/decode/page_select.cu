@@ -1,28 +1,42 @@
 // Decode page selection in one kernel: Quest upper-bound scores of every page holding valid
-// tokens, then the top-k of each (sequence, kv head) with warp_select_topk.
+// tokens, then the top-k of each (sequence, kv head) with cta_select_topk.
 //
 // A cluster of up to kMaxCluster CTAs serves one (sequence, kv head): CTA r scores the 64-page
-// tiles r, r + C, ... (summaries and q staged in shared memory), writes each page's score to the
-// workspace and its selection key into rank 0's shared memory (DSMEM), so that after one cluster
-// barrier rank 0 runs the radix select on keys in shared memory, with no second launch and no
-// key reloads from global memory. Every score sums over d in order (exact products of 16-bit
-// values, one rounding per add), which the CPU reference repeats bit for bit.
+// tiles r, r + C, ... (summaries and q staged in shared memory), and writes each page's selection
+// key and physical page into rank 0's shared memory (DSMEM), so that after one cluster barrier
+// rank 0 runs the radix select on keys in shared memory, with no second launch and no key reloads
+// from global memory. Every score sums over d in order (exact products of 16-bit values, one
+// rounding per add), which the CPU reference repeats bit for bit: the bound's term
+// max(q lo, q hi) is q hi for q > 0 and q lo otherwise, picked from the 16-bit pair by one byte
+// permute whose selector is staged with q, then one fma.
+//
+// The chain of dependent steps is the kernel's time (it moves ~17 MB at B8/32k): the copies of
+// the first q rows and the page-table loads are issued together, the summaries' copies behind
+// them, the page
+// scores reach global memory after the cluster barrier, and the resources fit five CTAs per SM
+// so that one wave holds every cluster of a B8 batch.
 #include <cooperative_groups.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <type_traits>
 
+#include "common/cp_async.cuh"
 #include "common/cuda_check.h"
-#include "common/warp_topk.cuh"
+#include "common/radix_topk.cuh"
 #include "decode/decode_launch.h"
 
 namespace triageattention::decode {
 namespace {
 
 namespace cg = cooperative_groups;
+using detail::cp_async_16;
+using detail::cp_async_4;
+using detail::cp_async_wait_all;
+using detail::smem_u32;
 
-constexpr int kThreads = 256;
+constexpr int kThreads = 128;
 constexpr int kTilePages = 64;
 constexpr int kRowLanes = kThreads / kTilePages;  // threads of one page split its query rows
 constexpr int kRowsPerPass = 32;                  // query rows staged in shared memory at a time
@@ -38,6 +52,7 @@ struct SelectArgs {
   int group = 0, seqlen_q = 0, topk = 0, sink_pages = 0;
   bool smem_keys = false;
   int32_t* indices = nullptr;
+  int32_t* physical = nullptr;  // optional: the physical page of each selected entry
   int32_t* counts = nullptr;
   float* scores = nullptr;
   int32_t* arrivals = nullptr;
@@ -55,38 +70,30 @@ __device__ __forceinline__ bool mapped(const PagedKVCacheView& c, int32_t phys) 
   return phys >= 0 && phys < c.num_pages;
 }
 
+// Two 16-bit values (one 32-bit word, element 0 in the low half) widened to float.
 template <typename T>
-__device__ __forceinline__ float to_float(T x) {
-  if constexpr (std::is_same_v<T, __half>) return __half2float(x);
-  else return __bfloat162float(x);
-}
-
-// Eight 16-bit values (one 16-byte vector) widened to float.
-template <typename T>
-__device__ __forceinline__ void widen8(const uint4& v, float (&f)[8]) {
-  const uint32_t w[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    if constexpr (std::is_same_v<T, __half>) {
-      __half2 h;
-      memcpy(&h, &w[i], 4);
-      const float2 x = __half22float2(h);
-      f[2 * i] = x.x;
-      f[2 * i + 1] = x.y;
-    } else {
-      __nv_bfloat162 h;
-      memcpy(&h, &w[i], 4);
-      const float2 x = __bfloat1622float2(h);
-      f[2 * i] = x.x;
-      f[2 * i + 1] = x.y;
-    }
+__device__ __forceinline__ float2 widen2(uint32_t w) {
+  if constexpr (std::is_same_v<T, __half>) {
+    __half2 h;
+    memcpy(&h, &w, 4);
+    return __half22float2(h);
+  } else {
+    return make_float2(__uint_as_float(w << 16), __uint_as_float(w & 0xFFFF0000u));
   }
 }
 
+// Byte-permute selector that takes, for each of a q word's two elements, the k_max half of the
+// summary pair where q > 0 and the k_min half otherwise (__byte_perm(min_word, max_word, sel)).
+__device__ __forceinline__ uint32_t bound_selector(float2 q) {
+  return (q.x > 0.f ? 0x54u : 0x10u) | (q.y > 0.f ? 0x7600u : 0x3200u);
+}
+
 template <typename T, int D>
-__global__ void __launch_bounds__(kThreads) select_kernel(const SelectArgs a) {
-  constexpr int kVecs = D / 8;  // 16-byte vectors per summary row
+__global__ void __launch_bounds__(kThreads, 5) select_kernel(const SelectArgs a) {
+  constexpr int kWords = D / 2;  // 32-bit words (element pairs) per row
+  constexpr int kVecs = D / 8;   // 16-byte vectors per summary row
   constexpr int kStride = D + kPad;
+  constexpr int kLoads = kTilePages * kVecs / kThreads;     // summary vectors per thread per tile
   const cg::cluster_group cluster = cg::this_cluster();
   // Remote shared memory may be written only once every CTA of the cluster runs: arrive now,
   // wait just before the first remote write.
@@ -98,15 +105,20 @@ __global__ void __launch_bounds__(kThreads) select_kernel(const SelectArgs a) {
   const int pair = b * c.heads_kv + h;
   const int npages = num_valid_pages(c, b);
   const int rows = a.group * a.seqlen_q;
+  const int staged_rows = min(rows, kRowsPerPass);
 
   extern __shared__ uint4 smem16[];
   T* s_lo = reinterpret_cast<T*>(smem16);
   T* s_hi = s_lo + kTilePages * kStride;
-  float* s_q = reinterpret_cast<float*>(s_hi + kTilePages * kStride);
-  uint32_t* s_keys = reinterpret_cast<uint32_t*>(s_q + kRowsPerPass * D);  // rank 0's are used
+  float* s_q = reinterpret_cast<float*>(s_hi + kTilePages * kStride);  // [staged rows][D]
+  uint32_t* s_sel = reinterpret_cast<uint32_t*>(s_q + staged_rows * D);  // [staged rows][D/2]
+  uint32_t* s_keys = s_sel + staged_rows * kWords;  // [max_pages] keys, then physical pages:
+  int32_t* s_phys = reinterpret_cast<int32_t*>(s_keys + c.max_pages);  // rank 0's are used
   __shared__ float s_best[kRowLanes][kTilePages];
-  __shared__ uint32_t histogram[256];
+  __shared__ int32_t s_tile_phys[kTilePages];
+  __shared__ detail::CtaSelectScratch scratch;
   uint32_t* keys0 = a.smem_keys ? cluster.map_shared_rank(s_keys, 0) : nullptr;
+  int32_t* phys0 = a.smem_keys ? cluster.map_shared_rank(s_phys, 0) : nullptr;
 
   const int32_t* table = c.page_table + int64_t(b) * c.max_pages;
   const T* q = static_cast<const T*>(a.q);
@@ -114,60 +126,115 @@ __global__ void __launch_bounds__(kThreads) select_kernel(const SelectArgs a) {
   const T* k_max = static_cast<const T*>(c.k_max);
   const int page = threadIdx.x % kTilePages, lane_row = threadIdx.x / kTilePages;
 
+  // q rows [r0, r0 + n) of the group (row r = head_in_group * seqlen_q + token): cp.async copies
+  // their 32-bit words into s_sel (nothing in flight occupies registers), then each thread turns
+  // the words it copied into floats (s_q) and byte-permute selectors (in place in s_sel).
+  auto copy_q = [&](int r0, int n) {
+    for (int i = threadIdx.x; i < n * kWords; i += kThreads) {
+      const int r = r0 + i / kWords;
+      const int head = h * a.group + r / a.seqlen_q, t = r % a.seqlen_q;
+      const T* src = q + int64_t(b) * a.q_strides.batch + int64_t(head) * a.q_strides.head +
+                     int64_t(t) * a.q_strides.seq + 2 * (i % kWords);
+      cp_async_4(smem_u32(s_sel + i), src);
+    }
+  };
+  auto convert_q = [&](int n) {  // after the copies of copy_q(., n) landed
+    for (int i = threadIdx.x; i < n * kWords; i += kThreads) {
+      const float2 f = widen2<T>(s_sel[i]);
+      reinterpret_cast<float2*>(s_q)[i] = f;
+      s_sel[i] = bound_selector(f);
+    }
+  };
+  // The page-table entries of pages [p0, p0 + kTilePages) for load_tile: they do not depend on
+  // the sequence length, so the first tile's are loaded together with it.
+  auto table_entries = [&](int p0, int32_t (&entry)[kLoads]) {
+#pragma unroll
+    for (int j = 0; j < kLoads; ++j) {
+      const int p = p0 + (threadIdx.x + j * kThreads) / kVecs;
+      entry[j] = p < c.max_pages ? table[p] : -1;
+    }
+  };
+  // Copies the summaries of pages [p0, p0 + kTilePages) into shared memory (cp.async: nothing
+  // in flight occupies registers); thread t copies vector t % kVecs of pages t / kVecs +
+  // j * (kThreads / kVecs). Pages past the end or unmapped get zeros (score 0).
+  auto load_tile = [&](int p0, const int32_t (&entry)[kLoads]) {
+#pragma unroll
+    for (int j = 0; j < kLoads; ++j) {
+      const int i = threadIdx.x + j * kThreads;
+      const int pg = i / kVecs, v = i % kVecs;
+      const int32_t phys = p0 + pg < npages ? entry[j] : -1;
+      const bool ok = mapped(c, phys);
+      const int64_t src = ok ? (int64_t(phys) * c.heads_kv + h) * D + 8 * v : 0;
+      cp_async_16(smem_u32(s_lo + pg * kStride + 8 * v), k_min + src, ok ? 16 : 0);
+      cp_async_16(smem_u32(s_hi + pg * kStride + 8 * v), k_max + src, ok ? 16 : 0);
+      if (v == 0) s_tile_phys[pg] = phys;
+    }
+  };
+  // The largest bound of this thread's page over staged rows lane_row, lane_row + kRowLanes, ...
+  auto score_rows = [&](int n) {
+    const uint4* mn = reinterpret_cast<const uint4*>(s_lo + page * kStride);
+    const uint4* mx = reinterpret_cast<const uint4*>(s_hi + page * kStride);
+    float best = -INFINITY;
+    for (int r = lane_row; r < n; r += kRowLanes) {
+      const float4* qr = reinterpret_cast<const float4*>(s_q + r * D);
+      const uint4* sel = reinterpret_cast<const uint4*>(s_sel + r * kWords);
+      float acc = 0.f;
+#pragma unroll 4  // a full unroll hoists every vector's loads and spills
+      for (int v = 0; v < kVecs; ++v) {
+        const uint4 l = mn[v], u = mx[v], s = sel[v];
+        const float4 q0 = qr[2 * v], q1 = qr[2 * v + 1];
+        const float2 e0 = widen2<T>(__byte_perm(l.x, u.x, s.x));
+        const float2 e1 = widen2<T>(__byte_perm(l.y, u.y, s.y));
+        const float2 e2 = widen2<T>(__byte_perm(l.z, u.z, s.z));
+        const float2 e3 = widen2<T>(__byte_perm(l.w, u.w, s.w));
+        acc = fmaf(q0.x, e0.x, acc);
+        acc = fmaf(q0.y, e0.y, acc);
+        acc = fmaf(q0.z, e1.x, acc);
+        acc = fmaf(q0.w, e1.y, acc);
+        acc = fmaf(q1.x, e2.x, acc);
+        acc = fmaf(q1.y, e2.y, acc);
+        acc = fmaf(q1.z, e3.x, acc);
+        acc = fmaf(q1.w, e3.y, acc);
+      }
+      best = fmaxf(best, acc);
+    }
+    return best;
+  };
+
   // Every CTA runs the same number of tile iterations (at least one), so that the cluster
   // barrier's wait sits in iteration 0 for all of them.
   const int tiles = (npages + kTilePages - 1) / kTilePages;
   const int iterations = max(1, (tiles + csize - 1) / csize);
+  // With one tile per CTA and keys in shared memory, the page's score is written after the
+  // cluster barrier, off the path to rank 0's select.
+  const bool defer_score = iterations == 1 && a.smem_keys;
+  float deferred_score = 0.f;
+  // The first tile's table entries and q rows are requested before the length arrives.
+  int32_t entry[kLoads];
+  table_entries(rank * kTilePages, entry);
+  copy_q(0, staged_rows);
   for (int it = 0; it < iterations; ++it) {
     const int p0 = (rank + it * csize) * kTilePages;
     const bool active = p0 < npages;
-    float best = -INFINITY;
     if (active) {
-      __syncthreads();  // the previous tile is scored: its summaries (and q) may be replaced
-#pragma unroll
-      for (int j = 0; j < kTilePages * kVecs / kThreads; ++j) {
-        const int i = threadIdx.x + j * kThreads;
-        const int pg = i / kVecs, v = i % kVecs;
-        const int p = p0 + pg;
-        uint4 lo = make_uint4(0u, 0u, 0u, 0u), hi = lo;  // zeros: an unmapped page scores 0
-        const int32_t phys = p < npages ? table[p] : -1;
-        if (mapped(c, phys)) {
-          const int64_t s = (int64_t(phys) * c.heads_kv + h) * D + 8 * v;
-          lo = *reinterpret_cast<const uint4*>(k_min + s);
-          hi = *reinterpret_cast<const uint4*>(k_max + s);
-        }
-        *reinterpret_cast<uint4*>(s_lo + pg * kStride + 8 * v) = lo;
-        *reinterpret_cast<uint4*>(s_hi + pg * kStride + 8 * v) = hi;
+      const bool first_q = it == 0 || rows > kRowsPerPass;  // else still staged
+      if (it > 0) {
+        table_entries(p0, entry);
+        __syncthreads();  // the previous tile is scored: its summaries may be replaced
+        if (first_q) copy_q(0, staged_rows);
       }
+      load_tile(p0, entry);
+      float best = -INFINITY;
       for (int r0 = 0; r0 < rows; r0 += kRowsPerPass) {
         const int n = min(kRowsPerPass, rows - r0);
-        if (rows > kRowsPerPass || it == 0) {  // else q is still staged from iteration 0
-          if (r0 > 0) __syncthreads();          // the previous pass is done with s_q
-          for (int i = threadIdx.x; i < n * D; i += kThreads) {
-            const int r = r0 + i / D, d = i % D;
-            const int head = h * a.group + r / a.seqlen_q, t = r % a.seqlen_q;
-            s_q[i] = to_float(q[int64_t(b) * a.q_strides.batch + int64_t(head) * a.q_strides.head +
-                                int64_t(t) * a.q_strides.seq + d]);
-          }
+        if (r0 > 0) {
+          __syncthreads();  // the previous pass is done with s_q
+          copy_q(r0, n);
         }
+        cp_async_wait_all();
+        if (r0 > 0 || first_q) convert_q(n);
         __syncthreads();
-        const uint4* mn = reinterpret_cast<const uint4*>(s_lo + page * kStride);
-        const uint4* mx = reinterpret_cast<const uint4*>(s_hi + page * kStride);
-        for (int r = lane_row; r < n; r += kRowLanes) {
-          const float4* qr = reinterpret_cast<const float4*>(s_q + r * D);
-          float acc = 0.f;
-#pragma unroll
-          for (int v = 0; v < kVecs; ++v) {
-            float lo[8], hi[8];
-            widen8<T>(mn[v], lo);
-            widen8<T>(mx[v], hi);
-            const float4 q0 = qr[2 * v], q1 = qr[2 * v + 1];
-            const float qv[8] = {q0.x, q0.y, q0.z, q0.w, q1.x, q1.y, q1.z, q1.w};
-#pragma unroll
-            for (int e = 0; e < 8; ++e) acc += fmaxf(qv[e] * lo[e], qv[e] * hi[e]);
-          }
-          best = fmaxf(best, acc);
-        }
+        best = fmaxf(best, score_rows(n));
       }
       s_best[lane_row][page] = best;
       __syncthreads();
@@ -178,16 +245,23 @@ __global__ void __launch_bounds__(kThreads) select_kernel(const SelectArgs a) {
       float s = s_best[0][threadIdx.x];
 #pragma unroll
       for (int l = 1; l < kRowLanes; ++l) s = fmaxf(s, s_best[l][threadIdx.x]);
-      a.scores[int64_t(pair) * c.max_pages + p] = s;
+      if (defer_score) deferred_score = s;
+      else a.scores[int64_t(pair) * c.max_pages + p] = s;
       if (keys0 != nullptr) {
+        const int32_t phys = s_tile_phys[threadIdx.x];
         uint32_t key = detail::score_key(s);
-        if (!mapped(c, table[p])) key = detail::kNotCandidate;
+        if (!mapped(c, phys)) key = detail::kNotCandidate;
         else if (p < a.sink_pages || p == npages - 1) key = detail::kForcedKey;
         keys0[p] = key;
+        phys0[p] = phys;
       }
     }
   }
+  cp_async_wait_all();  // an inactive CTA's q copies
   cluster.sync();  // every key (and score) of the pair is written
+  const int my_page = rank * kTilePages + int(threadIdx.x);
+  if (defer_score && threadIdx.x < kTilePages && my_page < npages)
+    a.scores[int64_t(pair) * c.max_pages + my_page] = deferred_score;
   if (rank != 0) return;
   // The decode grid may launch (its prologue reads nothing this kernel writes) once every rank 0
   // is here; the other CTAs count by exiting.
@@ -196,7 +270,6 @@ __global__ void __launch_bounds__(kThreads) select_kernel(const SelectArgs a) {
   if (a.arrivals != nullptr)
     for (int i = threadIdx.x; i < a.arrival_blocks; i += kThreads)
       a.arrivals[int64_t(pair) * a.arrival_blocks + i] = 0;
-  if (threadIdx.x >= 32) return;
   // Forced pages (sinks, last) outrank every score; unmapped pages are not candidates.
   const float* scores = a.scores + int64_t(pair) * c.max_pages;
   auto key_of = [&](int i) -> uint32_t {
@@ -206,18 +279,23 @@ __global__ void __launch_bounds__(kThreads) select_kernel(const SelectArgs a) {
     return detail::score_key(__ldcg(scores + i));  // written by other CTAs: not through L1
   };
   int32_t* indices = a.indices + int64_t(pair) * c.max_pages;
-  const int count = detail::warp_select_topk(key_of, npages, a.topk, histogram,
-                                             [&](int pos, int i) { indices[pos] = i; });
-  for (int pos = count + int(threadIdx.x); pos < c.max_pages; pos += 32) indices[pos] = -1;
+  int32_t* physical = a.physical != nullptr ? a.physical + int64_t(pair) * c.max_pages : nullptr;
+  const int count =
+      detail::cta_select_topk(key_of, npages, a.topk, scratch, [&](int pos, int i) {
+        indices[pos] = i;
+        if (physical != nullptr) physical[pos] = a.smem_keys ? s_phys[i] : table[i];
+      });
+  for (int pos = count + int(threadIdx.x); pos < c.max_pages; pos += kThreads) indices[pos] = -1;
   if (threadIdx.x == 0) a.counts[pair] = count;
 }
 
 template <typename T, int D>
 void launch_typed(const SelectArgs& a, cudaStream_t stream) {
   const PagedKVCacheView& c = a.cache;
+  const int staged_rows = std::min(a.group * a.seqlen_q, kRowsPerPass);
   const std::size_t smem = sizeof(T) * 2 * kTilePages * (D + kPad) +
-                           sizeof(float) * kRowsPerPass * D +
-                           (a.smem_keys ? sizeof(uint32_t) * c.max_pages : 0);
+                           (sizeof(float) * D + sizeof(uint32_t) * D / 2) * staged_rows +
+                           (a.smem_keys ? 2 * sizeof(int32_t) * c.max_pages : 0);
   TA_CUDA_CHECK(cudaFuncSetAttribute(select_kernel<T, D>,
                                      cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   const int tiles = ceil_div(c.max_pages, kTilePages);
@@ -240,8 +318,8 @@ void launch_typed(const SelectArgs& a, cudaStream_t stream) {
 }  // namespace
 
 void launch_select(const PagedKVCacheView& cache, const SparseDecodeParams& p, int32_t* indices,
-                   int32_t* counts, float* scores, int32_t* arrivals, int arrival_blocks,
-                   cudaStream_t stream) {
+                   int32_t* physical, int32_t* counts, float* scores, int32_t* arrivals,
+                   int arrival_blocks, cudaStream_t stream) {
   SelectArgs a;
   a.cache = cache;
   a.q = p.q;
@@ -252,6 +330,7 @@ void launch_select(const PagedKVCacheView& cache, const SparseDecodeParams& p, i
   a.sink_pages = p.sink_pages;
   a.smem_keys = cache.max_pages <= kMaxSmemKeys;
   a.indices = indices;
+  a.physical = physical;
   a.counts = counts;
   a.scores = scores;
   a.arrivals = arrivals;

@@ -3,7 +3,8 @@
 // Decode CTA (split, kv head, sequence; x also enumerates row blocks): its query rows are the
 // group's heads x the new tokens (row r = head_in_group * seqlen_q + token), 16 per CTA, so every
 // K/V page is read once for the whole GQA group. The CTA first resolves its share of the pages
-// (dense: consecutive logical pages; sparse: consecutive entries of the selected list) into a
+// (dense: consecutive logical pages through the page table; sparse: consecutive entries of the
+// selected list, whose physical pages the selection wrote beside them) into a
 // shared-memory list of (logical, physical) pages, so the streaming loop issues copies with no
 // dependent global loads. It visits them as a stream of 64-token chunks, each made of four
 // 16-token groups from whichever page holds them, staged by a kStages-deep cp.async pipeline
@@ -18,6 +19,7 @@
 
 #include <type_traits>
 
+#include "common/cp_async.cuh"
 #include "common/cuda_check.h"
 #include "decode/combine.cuh"
 #include "decode/decode_launch.h"
@@ -26,6 +28,10 @@ namespace triageattention::decode {
 namespace {
 
 using attention::OnlineSoftmax;
+using detail::cp_async_16;
+using detail::cp_async_commit;
+using detail::cp_async_wait;
+using detail::smem_u32;
 using cute::_1;
 using cute::_2;
 using cute::_4;
@@ -53,6 +59,7 @@ struct Config {
   static constexpr int kSmemBytes = kStageBytes + 2 * kListPages * 4;
   static_assert(kStageBytes >= kWarps * kGroup * (D + 1) * 4, "warp merge area must fit");
   static_assert(kStageBytes >= kTargetCtas * kRowsPerCta * 4, "split lse area must fit");
+  static_assert(kListPages % kThreads == 0, "page-list slots are resolved in whole passes");
 };
 
 // XOR swizzle of 16-byte vectors within a row: the 8 rows an ldmatrix reads hit 8 distinct
@@ -62,19 +69,6 @@ __device__ __forceinline__ int swizzle(int row, int vec) {
   return row * D + ((vec ^ (row & 7)) << 3);
 }
 
-__device__ __forceinline__ uint32_t smem_u32(const void* p) {
-  return uint32_t(__cvta_generic_to_shared(p));
-}
-
-__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
-               "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
 
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
@@ -124,15 +118,15 @@ __device__ __forceinline__ int clamped_len(const PagedKVCacheView& c, int b) {
   return raw < 0 ? 0 : (raw > cap ? cap : raw);
 }
 
-// The pages a CTA visits: entries [lo, lo + count) of its sequence's page list.
+// The pages a CTA visits: entries [lo, lo + count) of its sequence's page list. Sparse: the
+// entries are cut as if all min(topk, max_pages) were selected, so no split waits for the
+// selection's count; the entries past it hold -1 and are dropped when the list is resolved.
 struct PageRange {
   int lo = 0, count = 0;
 };
 
-__device__ __forceinline__ PageRange split_range(const DecodeArgs& a, int pair, int npages,
-                                                 int split) {
-  int total = npages;
-  if (a.indices != nullptr) total = min(max(a.counts[pair], 0), npages);
+__device__ __forceinline__ PageRange split_range(const DecodeArgs& a, int npages, int split) {
+  const int total = a.indices != nullptr ? min(a.p.topk, a.cache.max_pages) : npages;
   const int per = (total + a.splits - 1) / a.splits;
   PageRange r;
   r.lo = split * per;
@@ -213,10 +207,10 @@ __global__ void __launch_bounds__(kThreads, 2) decode_kernel(const DecodeArgs a)
   }
 
   // Sparse: this grid may start while the selection finishes (programmatic dependent launch);
-  // what the selection writes (counts, indices, arrival counters) is read only after this wait.
-  // q and the lengths above were complete before the selection started.
+  // what the selection writes (indices, physical pages, arrival counters) is read only after this
+  // wait. q and the lengths above were complete before the selection started.
   asm volatile("griddepcontrol.wait;\n" ::: "memory");
-  const PageRange range = split_range(a, pair, npages, split);
+  const PageRange range = split_range(a, npages, split);
 
   const uint16_t* k_cache = static_cast<const uint16_t*>(c.k_cache);
   const uint16_t* v_cache = static_cast<const uint16_t*>(c.v_cache);
@@ -263,23 +257,35 @@ __global__ void __launch_bounds__(kThreads, 2) decode_kernel(const DecodeArgs a)
   for (int window = 0; window < range.count; window += kListPages) {
     // Resolve the window's pages (index -> logical page -> physical page), all slots in
     // parallel, so that the streaming loop below issues its copies without dependent loads.
-    list.count = min(kListPages, range.count - window);
+    const int slots = min(kListPages, range.count - window);
     if (window > 0) {
       cp_async_wait<0>();
       __syncthreads();  // the previous window's chunks are consumed; its list may be replaced
     }
-    for (int slot = threadIdx.x; slot < list.count; slot += kThreads) {
-      const int entry = range.lo + window + slot;
-      const int lp = a.indices != nullptr ? a.indices[int64_t(pair) * c.max_pages + entry] : entry;
-      int32_t phys = -1;
-      if (lp >= 0 && lp < npages) {
-        const int32_t mapped = c.page_table[int64_t(b) * c.max_pages + lp];
-        if (mapped >= 0 && mapped < c.num_pages) phys = mapped;
+    // The selected entries are a prefix of the list (-1 after them), so the window's list is
+    // its slots up to the first -1; the barrier that publishes the list also counts them.
+    list.count = 0;
+#pragma unroll
+    for (int j = 0; j < kListPages / kThreads; ++j) {
+      const int slot = threadIdx.x + j * kThreads;
+      bool listed = false;
+      if (slot < slots) {
+        const int entry = range.lo + window + slot;
+        int lp = entry, mapped = -1;
+        if (a.indices != nullptr) {  // the selection wrote both: two independent loads
+          lp = a.indices[int64_t(pair) * c.max_pages + entry];
+          mapped = a.physical[int64_t(pair) * c.max_pages + entry];
+        } else if (lp < npages) {
+          mapped = c.page_table[int64_t(b) * c.max_pages + lp];
+        }
+        int32_t phys = -1;
+        if (lp >= 0 && lp < npages && mapped >= 0 && mapped < c.num_pages) phys = mapped;
+        s_logical[slot] = lp;
+        s_physical[slot] = phys;
+        listed = lp >= 0;
       }
-      s_logical[slot] = lp;
-      s_physical[slot] = phys;
+      list.count += __syncthreads_count(listed);
     }
-    __syncthreads();
     const int chunks = (list.count * c.page_size + kChunk - 1) / kChunk;
 #pragma unroll
     for (int st = 0; st < kStages - 1; ++st) {

@@ -46,7 +46,8 @@ void select_decode_pages(const DecodeSelectionShape& s, const float* q, const fl
           for (int t = 0; t < s.seqlen_q; ++t) {
             const float* qr = q + ((pair * group + g) * s.seqlen_q + t) * D;
             float acc = 0.f;
-            for (int d = 0; d < D; ++d) acc += std::fmax(qr[d] * lo[d], qr[d] * hi[d]);
+            // max(q lo, q hi) over the page's key range: q hi for q > 0, q lo otherwise
+            for (int d = 0; d < D; ++d) acc += qr[d] > 0.f ? qr[d] * hi[d] : qr[d] * lo[d];
             best = std::fmax(best, acc);
           }
         }

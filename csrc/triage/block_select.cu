@@ -6,7 +6,7 @@
 #include <algorithm>
 
 #include "common/cuda_check.h"
-#include "common/warp_topk.cuh"
+#include "common/radix_topk.cuh"
 #include "triage/triage_launch.h"
 
 namespace triageattention::triage_detail {

@@ -75,8 +75,9 @@ void paged_kv_refresh_summaries(const PagedKVCacheView& cache, cudaStream_t stre
 //
 // Page selection per (sequence, kv head): among the pages holding valid tokens (and a valid
 // physical index), score(p) = max over the group's query heads and the seqlen_q tokens of
-// sum_d max(q_d * k_min[p, d], q_d * k_max[p, d]) (the Quest upper bound, fp32 products of the
-// 16-bit values, which are exact, summed in order of d); the first sink_pages pages and the last
+// sum_d max(q_d * k_min[p, d], q_d * k_max[p, d]) (the Quest upper bound, evaluated as
+// q_d * k_max for q_d > 0 and q_d * k_min otherwise; fp32 products of the 16-bit values, which
+// are exact, summed in order of d); the first sink_pages pages and the last
 // page are always kept and count toward topk; the min(topk, eligible) best pages are visited,
 // ties to the lower page index (when topk is smaller than the forced pages, the lower-indexed
 // forced pages win). topk >= max_pages selects dense decode (every page, no selection step).

@@ -1,7 +1,8 @@
 """Per-kernel GPU time of one TriageAttention call, from the torch profiler (no Nsight needed).
 
     python3 scripts/profile/kernel_times.py triage          # S=16384, H=32, D=128, bs 64, topk 32
-    python3 scripts/profile/kernel_times.py sparse_decode   # B8, Hq 32 / Hkv 8, 32k, page 64, topk 64
+    python3 scripts/profile/kernel_times.py sparse_decode   # B8, Hq 32/Hkv 8, 32k, page 64, topk 64
+    python3 scripts/profile/kernel_times.py dense_decode    # the same cache, topk = every page
     python3 scripts/profile/kernel_times.py sparse_attention
 
 Runs the call a few times to warm up, then `--runs` times under the profiler, and prints each
@@ -29,16 +30,16 @@ def workloads(gen):
         q, k, v = randn(1, 32, 16384, 128), randn(1, 32, 16384, 128), randn(1, 32, 16384, 128)
         return lambda: ta.sparse_attention(q, k, v, block_size=64, topk=32)
 
-    def sparse_decode():
+    def decode(fraction):
         batch, context = 8, 32768
         cache = ta.PagedKVCache(batch, context, 8, 128, page_size=64, dtype=torch.bfloat16)
         for _ in range(context // 4096):
             cache.append(randn(batch, 8, 4096, 128), randn(batch, 8, 4096, 128))
         q = randn(batch, 32, 1, 128)
-        return lambda: ta.sparse_decode(q, cache, context // 64 // 8)
+        return lambda: ta.sparse_decode(q, cache, context // 64 // fraction)
 
     return {"triage": triage, "sparse_attention": sparse_attention,
-            "sparse_decode": sparse_decode}
+            "sparse_decode": lambda: decode(8), "dense_decode": lambda: decode(1)}
 
 
 def main():
