@@ -12,9 +12,9 @@
 //
 // The chain of dependent steps is the kernel's time (it moves ~17 MB at B8/32k): the copies of
 // the first q rows and the page-table loads are issued together, the summaries' copies behind
-// them, the page
-// scores reach global memory after the cluster barrier, and the resources fit five CTAs per SM
-// so that one wave holds every cluster of a B8 batch.
+// them; the page scores reach global memory after the cluster barrier; and the resources fit
+// five CTAs per SM (128 threads, 44 KB at four query rows), so that one wave holds every cluster
+// of a B8 batch.
 #include <cooperative_groups.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
