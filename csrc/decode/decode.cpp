@@ -188,7 +188,6 @@ void sparse_decode(const PagedKVCacheView& cache, const SparseDecodeParams& p,
                           a.splits > 1 ? a.arrivals : nullptr, a.row_blocks, stream);
     a.indices = indices;
     a.physical = physical;
-    a.counts = counts;
   } else if (a.splits > 1) {
     TA_CUDA_CHECK(cudaMemsetAsync(
         a.arrivals, 0, std::size_t(cache.batch) * cache.heads_kv * a.row_blocks * 4, stream));

@@ -56,7 +56,6 @@ struct DecodeArgs {
   SparseDecodeParams p;
   const int32_t* indices = nullptr;   // nullptr: dense (every page)
   const int32_t* physical = nullptr;  // the selected pages' physical pages (with indices)
-  const int32_t* counts = nullptr;
   int32_t* arrivals = nullptr;  // zero on entry; used when splits > 1
   float* partial_lse = nullptr;
   float* partial_out = nullptr;
