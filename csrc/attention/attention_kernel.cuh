@@ -63,6 +63,10 @@ struct AttentionKernelParams {
     using TmaV = decltype(make_tma_atom(SM90_TMA_LOAD{}, GmemV{},
                                         typename Traits::template SmemLayoutVBox<kRows>{},
                                         make_shape(Int<D>{}, Int<kRows>{})));
+    // One TMA request per 64-column half of a box (stages whose atoms interleave the halves
+    // every 8 keys would split it into one request per 8 keys).
+    static_assert(TmaK::NumValSrc == kRows * 64 && TmaV::NumValSrc == kRows * 64,
+                  "a key block's 64-column half must be one TMA box");
     TmaK k;
     TmaV v;
   };

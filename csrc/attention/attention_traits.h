@@ -41,12 +41,16 @@ struct AttentionTraits {
 
   // Q and K: head dim contiguous (K-major for S = Q K^T). V: head dim contiguous, which is
   // MN-major for O = P V (16-bit wgmma reads B transposed from shared memory).
+  // Every layout stacks its 64-column swizzle atoms along the rows (keys) first, so that the
+  // rows of one 64-column half are contiguous and a key block's half is one TMA box. (V tiled
+  // head dim first interleaved the halves every 8 keys, which cost one TMA request per 8 keys.)
   using SmemLayoutQ = decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{},
                                              make_shape(Int<kBlockM>{}, Int<kHeadDim>{})));
   using SmemLayoutK = decltype(tile_to_shape(GMMA::Layout_K_SW128_Atom<Element>{},
                                              make_shape(Int<kBlockN>{}, Int<kHeadDim>{}, Int<kStages>{})));
   using SmemLayoutV = decltype(tile_to_shape(GMMA::Layout_MN_SW128_Atom<Element>{},
-                                             make_shape(Int<kHeadDim>{}, Int<kBlockN>{}, Int<kStages>{})));
+                                             make_shape(Int<kHeadDim>{}, Int<kBlockN>{}, Int<kStages>{}),
+                                             Step<_2, _1, _3>{}));
   // One loaded box of K (kRows x D) and of V (D x kRows) inside a stage. A box is one key block
   // (kRows = the block size; 128 in dense mode, where every tile is one run of keys), so a tile
   // takes kBlockN / kRows boxes. A box starts on a whole 8-row swizzle atom, so every box of a

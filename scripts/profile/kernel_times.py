@@ -4,6 +4,11 @@
     python3 scripts/profile/kernel_times.py sparse_decode   # B8, Hq 32/Hkv 8, 32k, page 64, topk 64
     python3 scripts/profile/kernel_times.py dense_decode    # the same cache, topk = every page
     python3 scripts/profile/kernel_times.py sparse_attention
+    python3 scripts/profile/kernel_times.py block_sparse_16 # S=16384, H=32, D=128, random 12.5%
+                                                            # of 16-token blocks (also _32, _64,
+                                                            # _128)
+    python3 scripts/profile/kernel_times.py block_sparse_16_runs8  # 16-token blocks selected in
+                                                            # runs of 8: the keys of _128's case
 
 Runs the call a few times to warm up, then `--runs` times under the profiler, and prints each
 kernel's mean time per call: where the time of a multi-kernel op goes, before reaching for ncu.
@@ -30,6 +35,18 @@ def workloads(gen):
         q, k, v = randn(1, 32, 16384, 128), randn(1, 32, 16384, 128), randn(1, 32, 16384, 128)
         return lambda: ta.sparse_attention(q, k, v, block_size=64, topk=32)
 
+    def block_sparse(block, run=1):
+        # 12.5% of the key blocks per row, chosen at random in runs of `run` adjacent blocks.
+        seqlen = 16384
+        q, k, v = (randn(1, 32, seqlen, 128) for _ in range(3))
+        rows, runs = seqlen // 128, seqlen // (block * run)
+        scores = torch.rand(1, 32, rows, runs, generator=gen, device="cuda")
+        first = scores.argsort(-1)[..., : runs // 8].sort(-1).values * run
+        indices = (first[..., None] + torch.arange(run, device="cuda")).flatten(-2)
+        indices = indices.to(torch.int32).contiguous()
+        counts = torch.full((1, 32, rows), indices.shape[-1], dtype=torch.int32, device="cuda")
+        return lambda: ta.block_sparse_attention(q, k, v, indices, counts, block)
+
     def decode(fraction):
         batch, context = 8, 32768
         cache = ta.PagedKVCache(batch, context, 8, 128, page_size=64, dtype=torch.bfloat16)
@@ -39,7 +56,9 @@ def workloads(gen):
         return lambda: ta.sparse_decode(q, cache, context // 64 // fraction)
 
     return {"triage": triage, "sparse_attention": sparse_attention,
-            "sparse_decode": lambda: decode(8), "dense_decode": lambda: decode(1)}
+            "sparse_decode": lambda: decode(8), "dense_decode": lambda: decode(1),
+            **{f"block_sparse_{b}": (lambda b=b: block_sparse(b)) for b in (16, 32, 64, 128)},
+            "block_sparse_16_runs8": lambda: block_sparse(16, 8)}
 
 
 def main():

@@ -490,19 +490,22 @@ def test_rows_with_nothing_to_see(gen):
 
 
 @gpu
-def test_layouts_give_identical_results(gen):
+@pytest.mark.parametrize("D,bs", [(64, 32), (128, 16)])
+def test_layouts_give_identical_results(gen, D, bs):
     """Seq-major views, packed qkv slices, and views that need a copy (head_dim not innermost,
     misaligned data, a broadcast batch, an extent-1 dimension with an odd stride) all give the
-    result of contiguous inputs, bitwise."""
-    require_attention(torch.bfloat16, 64, 128)
-    B, Hq, Hkv, S, D = 2, 4, 2, 257, 64
+    result of contiguous inputs, bitwise. (The kernel loads whole key blocks through a view whose
+    last dimension covers head and batch with the gcd of their strides: each layout here gives
+    that view different strides; S = 257 ends in a partial group of 8 keys.)"""
+    require_attention(torch.bfloat16, D, 128)
+    B, Hq, Hkv, S = 2, 4, 2, 257
     q, k, v = make_qkv(gen, B, Hq, Hkv, S, S, D, torch.bfloat16, "packed")
-    indices, counts = random_pattern(gen, B, Hkv, 3, -(-S // 32))
+    indices, counts = random_pattern(gen, B, Hkv, 3, -(-S // bs))
     expected = block_sparse_attention(q.contiguous(), k.contiguous(), v.contiguous(), indices,
-                                      counts, 32, causal=True)
+                                      counts, bs, causal=True)
 
     def same(q_, k_, v_):
-        return torch.equal(block_sparse_attention(q_, k_, v_, indices, counts, 32, causal=True),
+        return torch.equal(block_sparse_attention(q_, k_, v_, indices, counts, bs, causal=True),
                            expected)
 
     assert same(q, k, v)  # packed slices: read in place
@@ -517,16 +520,16 @@ def test_layouts_give_identical_results(gen):
     # One batch of k and v broadcast over two (stride 0).
     k1, v1 = k[:1].contiguous(), v[:1].contiguous()
     expected = block_sparse_attention(q.contiguous(), k1.expand(B, -1, -1, -1).contiguous(),
-                                      v1.expand(B, -1, -1, -1).contiguous(), indices, counts, 32)
+                                      v1.expand(B, -1, -1, -1).contiguous(), indices, counts, bs)
     got = block_sparse_attention(q, k1.expand(B, -1, -1, -1), v1.expand(B, -1, -1, -1), indices,
-                                 counts, 32)
+                                 counts, bs)
     assert torch.equal(got, expected)
 
     # A single query row whose (irrelevant) sequence stride is 3 elements.
     q1 = q[:, :, :1].contiguous()
     odd = torch.as_strided(q1, q1.shape, (q1.stride(0), q1.stride(1), 3, 1))
-    expected = block_sparse_attention(q1, k, v, indices[:, :, :1], counts[:, :, :1], 32)
-    assert torch.equal(block_sparse_attention(odd, k, v, indices[:, :, :1], counts[:, :, :1], 32),
+    expected = block_sparse_attention(q1, k, v, indices[:, :, :1], counts[:, :, :1], bs)
+    assert torch.equal(block_sparse_attention(odd, k, v, indices[:, :, :1], counts[:, :, :1], bs),
                        expected)
 
 
