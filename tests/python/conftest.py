@@ -1,4 +1,5 @@
-"""Shared fixtures: per-test seeds, and skipping of GPU tests where PyTorch or Hopper is missing."""
+"""Shared fixtures: per-test seeds, and skipping of GPU tests where PyTorch or Hopper is missing
+or where a one-config build left out the kernel a test needs."""
 
 import hashlib
 
@@ -21,6 +22,17 @@ def gpu_skip_reason():
     if (major, minor) != (9, 0):
         return f"kernels are built for sm_90a (Hopper); this device is sm_{major}{minor}"
     return None
+
+
+def require_attention(dtype, head_dim, q_block_size):
+    """Skips the calling test when this build has no attention kernel for the configuration."""
+    from triageattention import _C
+
+    name = str(dtype).replace("torch.", "")
+    if not _C.attention_is_built(name, head_dim, q_block_size):
+        pytest.skip(f"this build has no {name} attention kernel for head_dim {head_dim}, "
+                    f"q_block_size {q_block_size} (configured with TRIAGEATTENTION_DTYPES/"
+                    "HEAD_DIMS/Q_TILES)")
 
 
 def pytest_collection_modifyitems(config, items):

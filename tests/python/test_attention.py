@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import require_attention
 
 from triageattention import (_C, block_mask_from_pattern, block_sparse_attention,
                              causal_mask_mod, dense_attention, pattern_from_block_mask,
@@ -220,14 +221,6 @@ def test_attention_api_without_torch():
 # ---------------------------------------------------------------------------------------------
 # GPU helpers: inputs, patterns, the independent reference
 # ---------------------------------------------------------------------------------------------
-
-
-def require_attention(dtype, head_dim, q_block_size):
-    name = str(dtype).replace("torch.", "")
-    if not _C.attention_is_built(name, head_dim, q_block_size):
-        pytest.skip(f"this build has no {name} attention kernel for head_dim {head_dim}, "
-                    f"q_block_size {q_block_size} (configured with TRIAGEATTENTION_DTYPES/"
-                    "HEAD_DIMS/Q_TILES)")
 
 
 def make_qkv(gen, B, Hq, Hkv, Sq, Sk, D, dtype, layout="contiguous"):

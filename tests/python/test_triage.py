@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import require_attention
 
 from triageattention import _C, attention_mass_recall, reference_triage, sparse_attention, triage
 
@@ -214,8 +215,7 @@ def test_sparse_attention_matches_reference_over_selection(gen):
 
 @gpu
 def test_sparse_attention_with_every_block_is_dense(gen):
-    if not _C.attention_is_built("bfloat16", 64, 128):
-        pytest.skip("this build has no bfloat16 attention kernel for head_dim 64, q_block_size 128")
+    require_attention(torch.bfloat16, 64, 128)
     q = _randn(gen, 1, 4, 700, 64)
     k = _randn(gen, 1, 1, 900, 64)
     v = _randn(gen, 1, 1, 900, 64)
