@@ -181,6 +181,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       constexpr int kRows = decltype(rows)::value;
       constexpr int kTileBoxes = kBlockN / kRows;
       constexpr int kIssuers = kTileBoxes < 4 ? kTileBoxes : 4;
+      static_assert(kTileBoxes % kIssuers == 0, "every issuer takes as many boxes");
       if (issuer >= kIssuers) return;  // idle warps would only take issue slots from consumers
       const auto& loads = params.template boxes<kRows>();
       Tensor mK = loads.k.get_tma_tensor(
@@ -223,43 +224,53 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
           copy(params.tma_q.with(smem.q_barrier), tQg, tQs);
         }
 
-        // Box coordinates of a tile, read one tile ahead so that the pattern's load latency
-        // hides behind the wait for a free stage. A box's first key is that of its first
-        // 16-row sub-box, a multiple of kRows.
-        auto tile_boxes = [&](int t, int (&box)[kTileBoxes]) {
-          int starts[kBoxes];
-          blocks.box_key_starts(t, starts);
+        // Box coordinates of this issuer's boxes of a tile (boxes issuer, issuer + kIssuers,
+        // ...), read one tile ahead so that the pattern's load latency hides behind the wait for
+        // a free stage. A box's first key is that of its first 16-row sub-box, a multiple of
+        // kRows.
+        constexpr int kOwnBoxes = kTileBoxes / kIssuers;
+        auto tile_boxes = [&](int t, int (&box)[kOwnBoxes]) {
           CUTE_UNROLL
-          for (int u = 0; u < kTileBoxes; ++u) {
-            const int start = starts[u * (kRows / kBoxRows)];
-            box[u] = start < 0 ? empty_box : start / kRows;
+          for (int j = 0; j < kOwnBoxes; ++j) {
+            const int start = blocks.box_key_start(t, (j * kIssuers + issuer) * (kRows / kBoxRows));
+            box[j] = start < 0 ? empty_box : start / kRows;
           }
         };
-        int box[kTileBoxes];
-        if (num_tiles > 0) tile_boxes(0, box);
+        // Issuer 0 also reads each tile's last block for the consumers' mask decision (one
+        // tile ahead as well) and publishes it before it arms the tile's K stage: the arrival
+        // orders the store before the consumers' wait.
+        int box[kOwnBoxes];
+        int last_block = 0;
+        if (num_tiles > 0) {
+          tile_boxes(0, box);
+          if (issuer == 0) last_block = blocks.tile_last_block(0);
+        }
         for (int t = 0; t < num_tiles; ++t) {
-          int next_box[kTileBoxes];
-          if (t + 1 < num_tiles) tile_boxes(t + 1, next_box);
+          int next_box[kOwnBoxes];
+          int next_last_block = 0;
+          if (t + 1 < num_tiles) {
+            tile_boxes(t + 1, next_box);
+            if (issuer == 0) next_last_block = blocks.tile_last_block(t + 1);
+          }
+          if (issuer == 0)
+            smem.tile_last_block[k_state.count() % Traits::kTileInfoSlots] = last_block;
           pipeline_k.producer_acquire(k_state);
           CUTE_UNROLL
-          for (int u = 0; u < kTileBoxes; ++u) {
-            if (u % kIssuers == issuer) {
-              copy(loads.k.with(*pipeline_k.producer_get_barrier(k_state)), tKg(_, box[u]),
-                   tKs(_, u, 0, k_state.index()));
-            }
+          for (int j = 0; j < kOwnBoxes; ++j) {
+            copy(loads.k.with(*pipeline_k.producer_get_barrier(k_state)), tKg(_, box[j]),
+                 tKs(_, j * kIssuers + issuer, 0, k_state.index()));
           }
           ++k_state;
           pipeline_v.producer_acquire(v_state);
           CUTE_UNROLL
-          for (int u = 0; u < kTileBoxes; ++u) {
-            if (u % kIssuers == issuer) {
-              copy(loads.v.with(*pipeline_v.producer_get_barrier(v_state)), tVg(_, box[u]),
-                   tVs(_, 0, u, v_state.index()));
-            }
+          for (int j = 0; j < kOwnBoxes; ++j) {
+            copy(loads.v.with(*pipeline_v.producer_get_barrier(v_state)), tVg(_, box[j]),
+                 tVs(_, 0, j * kIssuers + issuer, v_state.index()));
           }
           ++v_state;
           CUTE_UNROLL
-          for (int u = 0; u < kTileBoxes; ++u) box[u] = next_box[u];
+          for (int j = 0; j < kOwnBoxes; ++j) box[j] = next_box[j];
+          last_block = next_last_block;
         }
       }
     };
@@ -342,8 +353,11 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       const int q_first = w.q_block * kBlockM;
       const int wg_first_q = q_first + (thread / 128) * 64;
 
-      auto needs_mask = [&](int t) {
-        return blocks.tile_needs_mask(t, wg_first_q, causal_offset, params.causal);
+      // Whether the tile in the K stage `state` needs element masking (no global loads: the
+      // producer published the tile's last block before arming the stage).
+      auto needs_mask = [&](const PipelineState& state) {
+        const int last_block = smem.tile_last_block[state.count() % Traits::kTileInfoSlots];
+        return blocks.tile_needs_mask(last_block, wg_first_q, causal_offset, params.causal);
       };
       auto mask_tile = [&](int t) {
         int starts[kBoxes];
@@ -382,7 +396,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
         wait_turn();
         issue_qk(k_state.index());
         pass_turn(false);
-        const bool masked = needs_mask(0);  // its loads overlap the GEMM
+        const bool masked = needs_mask(k_state);
         warpgroup_wait<0>();
         warpgroup_fence_operand(accS);
         if (release_lane) pipeline_k.consumer_release(k_state);
@@ -401,7 +415,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
         issue_qk(k_state.index());
         issue_pv(v_state.index());
         pass_turn(false);
-        const bool masked = needs_mask(t);  // its loads overlap the GEMMs
+        const bool masked = needs_mask(k_state);
         warpgroup_wait<1>();  // S of tile t is ready
         warpgroup_fence_operand(accS);
         if (release_lane) pipeline_k.consumer_release(k_state);

@@ -30,6 +30,10 @@ struct AttentionTraits {
   // K and V stages: as many as fit beside the Q tile, up to 3 (2 when 3 do not fit).
   static constexpr int kStageBudget = (227 * 1024 - kBlockM * kHeadDim * 2 - 1024) / (2 * kBlockN * kHeadDim * 2);
   static constexpr int kStages = kStageBudget >= 3 ? 3 : 2;
+  // Slots of the per-tile ring SharedStorage::tile_last_block. The producer writes tile c's slot
+  // once it holds the stage of tile c - 1, i.e. once the consumers released tile c - 1 - kStages,
+  // after reading its slot: c - kTileInfoSlots.
+  static constexpr int kTileInfoSlots = kStages + 1;
   static constexpr int kConsumerWarpgroups = kBlockM / 64;
   static constexpr int kThreads = 128 * (1 + kConsumerWarpgroups);
   // Registers per thread after setmaxnreg. NOTE: if the split asks for more than the 64K
@@ -85,6 +89,9 @@ struct AttentionTraits {
     typename PipelineV::SharedStorage pipeline_v;
     alignas(8) uint64_t q_barrier;  // Q landed (phase: work-tile parity)
     alignas(8) uint64_t q_empty;    // every consumer warp is done reading Q
+    // tile_last_block of the key tile with pipeline count c, in slot c % kTileInfoSlots: written
+    // by the producer before it arms the tile's K stage, read by the consumers after its wait.
+    int tile_last_block[kTileInfoSlots];
   };
   static constexpr int kSmemBytes = int(sizeof(SharedStorage));
   static_assert(kSmemBytes <= 227 * 1024, "shared memory over the sm_90 per-block limit");

@@ -60,53 +60,55 @@ struct BlockIterator {
     return (count + (1 << blocks_per_tile_shift) - 1) >> blocks_per_tile_shift;
   }
 
-  // First key of each box of tile t, or -1 when the box holds no key (past the row's count, or
-  // an index outside [0, num_key_blocks)); such boxes are loaded from out of bounds as zeros.
-  __device__ void box_key_starts(int tile, int (&starts)[kBoxesPerTile]) const {
-    const int first_entry = tile << (3 - box_shift);
-    CUTE_UNROLL
-    for (int u = 0; u < kBoxesPerTile; ++u) {
-      const int entry = first_entry + (u >> box_shift);
-      int start = -1;
-      if (entry < count) {
-        const int block = indices ? __ldg(indices + entry) : entry;
-        if (block >= 0 && block < num_key_blocks)
-          start = (block << block_shift) + ((u & ((1 << box_shift) - 1)) << 4);
-      }
-      starts[u] = start;
-    }
+  // First key of box u (16 rows) of tile t, or -1 when the box holds no key (past the row's
+  // count, or an index outside [0, num_key_blocks)); such boxes are loaded from out of bounds as
+  // zeros.
+  __device__ int box_key_start(int tile, int u) const {
+    const int entry = (tile << (3 - box_shift)) + (u >> box_shift);
+    if (entry >= count) return -1;
+    const int block = indices ? __ldg(indices + entry) : entry;
+    if (block < 0 || block >= num_key_blocks) return -1;
+    return (block << block_shift) + ((u & ((1 << box_shift) - 1)) << 4);
   }
 
-  // Whether any element of tile t can be masked for query rows from first_q on: an empty box
-  // (past the count, or an index out of range), keys past the end, or (causal) keys past
-  // first_q's diagonal. Decided from the tile's entries alone (one load per entry, none in dense
-  // mode), so that the common unmasked tile costs a few instructions; box starts are computed
-  // only for tiles that are masked.
-  __device__ bool tile_needs_mask(int t, int first_q, int causal_offset, bool causal) const {
+  __device__ void box_key_starts(int tile, int (&starts)[kBoxesPerTile]) const {
+    CUTE_UNROLL
+    for (int u = 0; u < kBoxesPerTile; ++u) starts[u] = box_key_start(tile, u);
+  }
+
+  // The largest block index among tile t's entries, or -1 when a box of the tile holds no key
+  // (past the row's count, or an index outside [0, num_key_blocks)). One load per entry, none in
+  // dense mode. The producer reads it with the tile's boxes and hands it to the consumers through
+  // shared memory, so that the consumers' loop loads nothing from the pattern.
+  __device__ int tile_last_block(int t) const {
     const int entries_shift = 3 - box_shift;  // entries per tile: 1 << entries_shift
     const int first_entry = t << entries_shift;
-    int last_key;
-    bool empty_box;
-    if (indices == nullptr) {
-      // Dense: consecutive blocks, so the tile holds keys t * 128 .. t * 128 + 127, and boxes
-      // past the count (the causal cut) are empty.
-      last_key = (t << 7) + kBoxRows * kBoxesPerTile - 1;
-      empty_box = last_key >= (count << block_shift);
-    } else {
-      int max_block = -1;
-      empty_box = false;
-      CUTE_UNROLL
-      for (int e = 0; e < kBoxesPerTile; ++e) {
-        if (e < (1 << entries_shift)) {
-          const int entry = first_entry + e;
-          const int block = entry < count ? __ldg(indices + entry) : -1;
-          empty_box |= block < 0 || block >= num_key_blocks;
-          max_block = block > max_block ? block : max_block;
-        }
-      }
-      last_key = ((max_block + 1) << block_shift) - 1;
+    if (indices == nullptr) {  // dense: consecutive blocks
+      const int last_entry = first_entry + (1 << entries_shift) - 1;
+      return last_entry < count ? last_entry : -1;
     }
-    return empty_box || last_key >= seqlen_k || (causal && last_key > first_q + causal_offset);
+    int max_block = -1;
+    bool empty_box = false;
+    CUTE_UNROLL
+    for (int e = 0; e < kBoxesPerTile; ++e) {
+      if (e < (1 << entries_shift)) {
+        const int entry = first_entry + e;
+        const int block = entry < count ? __ldg(indices + entry) : -1;
+        empty_box |= block < 0 || block >= num_key_blocks;
+        max_block = block > max_block ? block : max_block;
+      }
+    }
+    return empty_box ? -1 : max_block;
+  }
+
+  // Whether any element of a tile whose tile_last_block is last_block can be masked for query
+  // rows from first_q on: an empty box, keys past the end, or (causal) keys past first_q's
+  // diagonal. Box starts are computed only for tiles that are masked.
+  __device__ bool tile_needs_mask(int last_block, int first_q, int causal_offset,
+                                  bool causal) const {
+    if (last_block < 0) return true;
+    const int last_key = ((last_block + 1) << block_shift) - 1;
+    return last_key >= seqlen_k || (causal && last_key > first_q + causal_offset);
   }
 };
 
