@@ -1,6 +1,7 @@
 // The only code that knows the sparsity pattern: for one (batch, head, query tile) it says how
 // many key tiles there are, where each gathered box of each tile starts, and whether a tile needs
 // element masking. Producer and consumers build the same iterator and so agree on every tile.
+// Host-callable too, so that the CPU tests check the tile logic against a brute-force mask.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +9,24 @@
 #include <cute/config.hpp>
 
 namespace triageattention::attention {
+
+// A pattern entry: through the read-only cache on the GPU.
+CUTE_HOST_DEVICE int32_t load_pattern(const int32_t* entry) {
+#if defined(__CUDA_ARCH__)
+  return __ldg(entry);
+#else
+  return *entry;
+#endif
+}
+
+// log2 of a power of two.
+CUTE_HOST_DEVICE int log2_pow2(int x) {
+#if defined(__CUDA_ARCH__)
+  return __ffs(x) - 1;
+#else
+  return __builtin_ctz(unsigned(x));
+#endif
+}
 
 struct PatternView {
   const int32_t* kv_indices;  // nullptr: dense
@@ -27,11 +46,12 @@ struct BlockIterator {
   int num_key_blocks;
   int seqlen_k;
 
-  __device__ static BlockIterator make(const PatternView& pattern, int batch, int pattern_head,
-                                       int q_block, int block_size, int seqlen_q, int seqlen_k,
-                                       int q_block_size, bool causal) {
+  CUTE_HOST_DEVICE static BlockIterator make(const PatternView& pattern, int batch,
+                                             int pattern_head, int q_block, int block_size,
+                                             int seqlen_q, int seqlen_k, int q_block_size,
+                                             bool causal) {
     BlockIterator it;
-    it.block_shift = __ffs(block_size) - 1;
+    it.block_shift = log2_pow2(block_size);
     it.box_shift = it.block_shift - 4;
     it.num_key_blocks = (seqlen_k + block_size - 1) >> it.block_shift;
     it.seqlen_k = seqlen_k;
@@ -49,13 +69,13 @@ struct BlockIterator {
     } else {
       const int64_t row = (int64_t(batch) * pattern.pattern_heads + pattern_head) * pattern.num_q_blocks + q_block;
       it.indices = pattern.kv_indices + row * pattern.max_blocks;
-      const int c = __ldg(pattern.kv_counts + row);
+      const int c = load_pattern(pattern.kv_counts + row);
       it.count = c < 0 ? 0 : (c > pattern.max_blocks ? pattern.max_blocks : c);
     }
     return it;
   }
 
-  __device__ int num_tiles() const {
+  CUTE_HOST_DEVICE int num_tiles() const {
     const int blocks_per_tile_shift = 3 - box_shift;
     return (count + (1 << blocks_per_tile_shift) - 1) >> blocks_per_tile_shift;
   }
@@ -63,15 +83,15 @@ struct BlockIterator {
   // First key of box u (16 rows) of tile t, or -1 when the box holds no key (past the row's
   // count, or an index outside [0, num_key_blocks)); such boxes are loaded from out of bounds as
   // zeros.
-  __device__ int box_key_start(int tile, int u) const {
+  CUTE_HOST_DEVICE int box_key_start(int tile, int u) const {
     const int entry = (tile << (3 - box_shift)) + (u >> box_shift);
     if (entry >= count) return -1;
-    const int block = indices ? __ldg(indices + entry) : entry;
+    const int block = indices ? load_pattern(indices + entry) : entry;
     if (block < 0 || block >= num_key_blocks) return -1;
     return (block << block_shift) + ((u & ((1 << box_shift) - 1)) << 4);
   }
 
-  __device__ void box_key_starts(int tile, int (&starts)[kBoxesPerTile]) const {
+  CUTE_HOST_DEVICE void box_key_starts(int tile, int (&starts)[kBoxesPerTile]) const {
     CUTE_UNROLL
     for (int u = 0; u < kBoxesPerTile; ++u) starts[u] = box_key_start(tile, u);
   }
@@ -80,7 +100,7 @@ struct BlockIterator {
   // (past the row's count, or an index outside [0, num_key_blocks)). One load per entry, none in
   // dense mode. The producer reads it with the tile's boxes and hands it to the consumers through
   // shared memory, so that the consumers' loop loads nothing from the pattern.
-  __device__ int tile_last_block(int t) const {
+  CUTE_HOST_DEVICE int tile_last_block(int t) const {
     const int entries_shift = 3 - box_shift;  // entries per tile: 1 << entries_shift
     const int first_entry = t << entries_shift;
     if (indices == nullptr) {  // dense: consecutive blocks
@@ -93,7 +113,7 @@ struct BlockIterator {
     for (int e = 0; e < kBoxesPerTile; ++e) {
       if (e < (1 << entries_shift)) {
         const int entry = first_entry + e;
-        const int block = entry < count ? __ldg(indices + entry) : -1;
+        const int block = entry < count ? load_pattern(indices + entry) : -1;
         empty_box |= block < 0 || block >= num_key_blocks;
         max_block = block > max_block ? block : max_block;
       }
@@ -104,7 +124,7 @@ struct BlockIterator {
   // Whether any element of a tile whose tile_last_block is last_block can be masked for query
   // rows from first_q on: an empty box, keys past the end, or (causal) keys past first_q's
   // diagonal. Box starts are computed only for tiles that are masked.
-  __device__ bool tile_needs_mask(int last_block, int first_q, int causal_offset,
+  CUTE_HOST_DEVICE bool tile_needs_mask(int last_block, int first_q, int causal_offset,
                                   bool causal) const {
     if (last_block < 0) return true;
     const int last_key = ((last_block + 1) << block_shift) - 1;
