@@ -125,7 +125,7 @@ struct BlockIterator {
   // rows from first_q on: an empty box, keys past the end, or (causal) keys past first_q's
   // diagonal. Box starts are computed only for tiles that are masked.
   CUTE_HOST_DEVICE bool tile_needs_mask(int last_block, int first_q, int causal_offset,
-                                  bool causal) const {
+                                        bool causal) const {
     if (last_block < 0) return true;
     const int last_key = ((last_block + 1) << block_shift) - 1;
     return last_key >= seqlen_k || (causal && last_key > first_q + causal_offset);
