@@ -225,9 +225,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
         }
 
         // Box coordinates of this issuer's boxes of a tile (boxes issuer, issuer + kIssuers,
-        // ...), read one tile ahead so that the pattern's load latency hides behind the wait for
-        // a free stage. A box's first key is that of its first 16-row sub-box, a multiple of
-        // kRows.
+        // ...). A box's first key is that of its first 16-row sub-box, a multiple of kRows.
         constexpr int kOwnBoxes = kTileBoxes / kIssuers;
         auto tile_boxes = [&](int t, int (&box)[kOwnBoxes]) {
           CUTE_UNROLL
@@ -236,9 +234,11 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
             box[j] = start < 0 ? empty_box : start / kRows;
           }
         };
-        // Issuer 0 also reads each tile's last block for the consumers' mask decision (one
-        // tile ahead as well) and publishes it before it arms the tile's K stage: the arrival
-        // orders the store before the consumers' wait.
+        // Issuer 0 also reads each tile's last block for the consumers' mask decision and
+        // publishes it before it arms the tile's K stage: the arrival orders the store before the
+        // consumers' wait. A tile's boxes and last block are read while the previous tile's
+        // copies are in flight, after they are issued, so that the pattern's load latency never
+        // delays copies into a stage that has just come free.
         int box[kOwnBoxes];
         int last_block = 0;
         if (num_tiles > 0) {
@@ -246,12 +246,6 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
           if (issuer == 0) last_block = blocks.tile_last_block(0);
         }
         for (int t = 0; t < num_tiles; ++t) {
-          int next_box[kOwnBoxes];
-          int next_last_block = 0;
-          if (t + 1 < num_tiles) {
-            tile_boxes(t + 1, next_box);
-            if (issuer == 0) next_last_block = blocks.tile_last_block(t + 1);
-          }
           if (issuer == 0)
             smem.tile_last_block[k_state.count() % Traits::kTileInfoSlots] = last_block;
           pipeline_k.producer_acquire(k_state);
@@ -268,9 +262,10 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
                  tVs(_, 0, j * kIssuers + issuer, v_state.index()));
           }
           ++v_state;
-          CUTE_UNROLL
-          for (int j = 0; j < kOwnBoxes; ++j) box[j] = next_box[j];
-          last_block = next_last_block;
+          if (t + 1 < num_tiles) {
+            tile_boxes(t + 1, box);
+            if (issuer == 0) last_block = blocks.tile_last_block(t + 1);
+          }
         }
       }
     };

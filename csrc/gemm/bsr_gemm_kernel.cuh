@@ -13,7 +13,9 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstring>
 #include <string>
+#include <type_traits>
 
 #include <cute/tensor.hpp>
 #include <cute/arch/copy_sm90_tma.hpp>
@@ -51,7 +53,8 @@ struct BsrGemmKernelParams {
   BsrTileSchedule schedule;
   ElementOut* C;
   int64_t ldc;
-  bool paired_stores;  // C and ldc allow storing two adjacent columns at once
+  bool paired_stores;     // C and ldc allow storing two adjacent columns at once
+  bool full_tile_stores;  // C and ldc allow 16-byte stores (write_tile_16b)
   float alpha, beta;
 };
 
@@ -69,6 +72,62 @@ __device__ __forceinline__ void store_output(ElementOut* out, const float (&acc)
     pack.v[i] = ElementOut(kReadC ? alpha * acc[i] + beta * float(pack.v[i]) : alpha * acc[i]);
   }
   *reinterpret_cast<Pack*>(out) = pack;
+}
+
+// Writes a warpgroup's whole m64n256 accumulator block (no column past N, rows 16-byte aligned,
+// C not read) with 16-byte stores. In the sm90 wgmma accumulator layout a thread's element e is
+// column e % 2 of a pair, row (e / 2) % 2 (+8 rows) and 8-column group e / 4, and the four lanes
+// of a quad hold the four pairs of each group; a butterfly exchange over the quad turns kVec
+// groups' pairs into kVec whole 16-byte runs, one per lane. One 16-byte store replaces four (two
+// for fp32) pair stores and writes whole 32-byte sectors: with pair stores the epilogue's
+// partial-sector writes cost more than a fifth of the kernel at 12.5% density.
+template <class Traits, class Accum, class Coords>
+__device__ __forceinline__ void write_tile_16b(const Accum& accum, const Coords& coords0, int m_offset,
+                                               int n_offset, int64_t row0, int n0,
+                                               const BsrGemmKernelParams<Traits>& params) {
+  using ElementOut = typename Traits::ElementOut;
+  using Word = std::conditional_t<sizeof(ElementOut) == 2, uint32_t, uint64_t>;  // a column pair
+  constexpr int kVec = 16 / int(sizeof(Word));  // pairs per 16-byte run: 4 (16-bit), 2 (fp32)
+  constexpr int kGroups = int(size(decltype(accum){})) / 4;
+  static_assert(kGroups == 32, "expects one m64n256 accumulator block per thread");
+  const int lane = threadIdx.x % 4;
+  const int run = lane & (kVec - 1);  // the group, among kVec, whose run this lane stores
+  const float alpha = params.alpha;
+  // Thread 0's columns plus this lane's quad offset removed: the run starts 8 * run columns
+  // into the block of kVec groups, and for fp32 lanes 2-3 take the upper half of each group.
+  ElementOut* out = params.C + (row0 + m_offset) * params.ldc + n0 + n_offset - 2 * lane +
+                    8 * run + 2 * (lane & ~(kVec - 1));
+  CUTE_UNROLL
+  for (int h = 0; h < 2; ++h) {
+    CUTE_UNROLL
+    for (int g0 = 0; g0 < kGroups; g0 += kVec) {
+      Word x[kVec];
+      CUTE_UNROLL
+      for (int v = 0; v < kVec; ++v) {
+        const int e = 4 * (g0 + v) + 2 * h;
+        const ElementOut pair[2] = {ElementOut(alpha * accum(e)), ElementOut(alpha * accum(e + 1))};
+        memcpy(&x[v], pair, sizeof(Word));
+      }
+      // Round `bit`: a lane keeps the slots whose bit matches its own lane bit and takes the
+      // others from its partner (lane ^ bit); after the rounds, slot i holds lane i's pair of
+      // group g0 + run.
+      CUTE_UNROLL
+      for (int bit = kVec / 2; bit >= 1; bit /= 2) {
+        const bool upper = (lane & bit) != 0;
+        CUTE_UNROLL
+        for (int s0 = 0; s0 < kVec; ++s0) {
+          if (s0 & bit) continue;
+          const Word send = upper ? x[s0] : x[s0 | bit];
+          const Word got = __shfl_xor_sync(0xffffffffu, send, bit);
+          if (upper) x[s0] = got; else x[s0 | bit] = got;
+        }
+      }
+      const int m = get<0>(coords0(4 * g0 + 2 * h)), n = get<1>(coords0(4 * g0 + 2 * h));
+      uint4 packed;
+      memcpy(&packed, x, sizeof(packed));
+      *reinterpret_cast<uint4*>(out + m * params.ldc + n) = packed;
+    }
+  }
 }
 
 // Writes one output tile from the accumulators. (M, N) coordinates are (n, m) when the operands
@@ -94,6 +153,12 @@ __device__ __forceinline__ void write_tile(const Accum& accum, const Coords& coo
       }
     }
   } else {
+    if constexpr (!kReadC) {
+      if (params.full_tile_stores && params.N - n0 >= Traits::kTileN) {
+        write_tile_16b(accum, coords0, m_offset, n_offset, row0, n0, params);
+        return;
+      }
+    }
     ElementOut* out = params.C + (row0 + m_offset) * ldc + n0 + n_offset;
     const int n_limit = params.N - n0 - n_offset;
     CUTE_UNROLL
@@ -398,6 +463,8 @@ void launch_bsr_gemm(const BsrGemmParams& p, const int* row_order, cudaStream_t 
   kp.ldc = p.ldc;
   kp.paired_stores = p.ldc % 2 == 0 &&
                      reinterpret_cast<std::uintptr_t>(p.C) % (2 * sizeof(ElementOut)) == 0;
+  kp.full_tile_stores = (p.ldc * int64_t(sizeof(ElementOut))) % 16 == 0 &&
+                        reinterpret_cast<std::uintptr_t>(p.C) % 16 == 0;
   kp.alpha = p.alpha;
   kp.beta = p.beta;
 

@@ -185,18 +185,27 @@ void run_and_check(const Problem& pb, std::mt19937& rng, int repeats = 1) {
                             << " K " << K << " nnzb " << nnzb;
 }
 
-class BsrGemmAllConfigs : public ::testing::TestWithParam<std::tuple<DType, bool, int>> {};
+class BsrGemmAllConfigs : public ::testing::TestWithParam<std::tuple<DType, bool, int>> {
+ protected:
+  // This case's dtypes and block size in a fresh problem (fp32 or same-dtype output).
+  static Problem configured_problem() {
+    const auto [in, fp32_out, bs] = GetParam();
+    Problem pb;
+    pb.in = in;
+    pb.out = fp32_out ? DType::kFloat32 : in;
+    pb.bs = bs;
+    return pb;
+  }
+};
+
+// One-config builds compile only some configurations.
+bool is_built(const Problem& pb) { return triageattention::bsr_gemm_is_built(pb.in, pb.out, pb.bs); }
 
 TEST_P(BsrGemmAllConfigs, FixedTopkMatchesReference) {
   TA_REQUIRE_GPU();
-  const auto [in, fp32_out, bs] = GetParam();
-  const DType out = fp32_out ? DType::kFloat32 : in;
-  if (!triageattention::bsr_gemm_is_built(in, out, bs)) GTEST_SKIP() << "configuration not built";
-  std::mt19937 rng(1000 + bs);
-  Problem pb;
-  pb.in = in;
-  pb.out = out;
-  pb.bs = bs;
+  Problem pb = configured_problem();
+  if (!is_built(pb)) GTEST_SKIP() << "configuration not built";
+  std::mt19937 rng(1000 + pb.bs);
   pb.rows = 5;
   pb.kblocks = 7;
   pb.N = 200;  // one partial column tile
@@ -206,14 +215,9 @@ TEST_P(BsrGemmAllConfigs, FixedTopkMatchesReference) {
 
 TEST_P(BsrGemmAllConfigs, UnevenRowsStridesAlphaBeta) {
   TA_REQUIRE_GPU();
-  const auto [in, fp32_out, bs] = GetParam();
-  const DType out = fp32_out ? DType::kFloat32 : in;
-  if (!triageattention::bsr_gemm_is_built(in, out, bs)) GTEST_SKIP() << "configuration not built";
-  std::mt19937 rng(2000 + bs);
-  Problem pb;
-  pb.in = in;
-  pb.out = out;
-  pb.bs = bs;
+  Problem pb = configured_problem();
+  if (!is_built(pb)) GTEST_SKIP() << "configuration not built";
+  std::mt19937 rng(2000 + pb.bs);
   pb.rows = 9;
   pb.kblocks = 5;
   pb.N = 1000;  // four column tiles, the last one partial
@@ -225,6 +229,25 @@ TEST_P(BsrGemmAllConfigs, UnevenRowsStridesAlphaBeta) {
   pb.beta = -1.5f;
   pb.pattern = uneven_pattern(pb.rows, pb.kblocks, rng);
   run_and_check(pb, rng);
+}
+
+// Whole column tiles with beta == 0 and 16-byte aligned rows take the 16-byte-store epilogue
+// (bs 64 / 128); the last, partial tile and misaligned rows (ldc_pad 2) take the pair stores.
+TEST_P(BsrGemmAllConfigs, WholeTilesAlignedAndMisaligned) {
+  TA_REQUIRE_GPU();
+  if (!is_built(configured_problem())) GTEST_SKIP() << "configuration not built";
+  for (int64_t ldc_pad : {0, 2}) {
+    Problem pb = configured_problem();
+    std::mt19937 rng(4000 + pb.bs + int(ldc_pad));
+    pb.rows = 6;
+    pb.kblocks = 4;
+    pb.N = 1160;  // two whole 512-column tiles (four of 256) and a partial one
+    pb.ldc_pad = ldc_pad;
+    pb.fixed_form = false;
+    pb.alpha = 0.75f;
+    pb.pattern = uneven_pattern(pb.rows, pb.kblocks, rng);
+    run_and_check(pb, rng);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(, BsrGemmAllConfigs,
