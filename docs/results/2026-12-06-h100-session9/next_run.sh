@@ -5,8 +5,9 @@
 # 1. builds, in parallel: the tree with session 8's deferred GEMM epilogue (full build with tests,
 #    installed), one-config bs 64/128 builds of this tree (a) and of the patched one (d), and a
 #    one-config build with the decode CTA trace;
-# 2. GEMM A/B, two interleaved rounds; 3. ctest and the Python GEMM tests of the patched tree;
-# 4. bench_gemm.py --bs 64,128 with its peers; 5. memcheck on the GEMM tests; 6. the decode trace.
+# 2. GEMM A/B: bench_gemm.py --bs 64,128 (peers in the same run) on each one-config build, two
+#    interleaved rounds; 3. ctest and the Python GEMM tests of the patched tree; 4. memcheck on
+#    the GEMM tests; 5. the decode trace.
 # About 450 s; each step packs $OUT/results.tgz, so a cut-off run still returns what it did.
 R=$PWD; L=$OUT/logs; H=$R/docs/results/2026-12-06-h100-session9; mkdir -p $L
 pack() { tar czf $OUT/results.tgz -C $OUT logs; }
@@ -32,16 +33,15 @@ wait
 echo "builds: $(( $(date +%s) - start )) s" | tee $L/times.txt
 tail -2 $L/full_build.txt $L/build_a.log $L/build_d.log $L/build_t.log
 pack
-for v in a d a d; do
-  PYTHONPATH=$R/build/site_$v timeout 40 python3 $H/time_gemm_ab.py $v "64:0.125 64:0.5 128:0.125 128:0.5" 2>&1 | tee -a $L/gemm_ab.txt
-done
+for r in 1 2; do for v in a d; do  # the project's benchmark, peers included, per build
+  PYTHONPATH=$R/build/site_$v timeout 100 python3 benchmarks/bench_gemm.py --bs 64,128 --runs 20 \
+    --json $L/gemm_$v$r.json > $L/gemm_$v$r.md 2>&1
+  grep -E "top-k" $L/gemm_$v$r.md | cut -c1-170 | sed "s/^/$v$r /" | tee -a $L/gemm_ab.txt
+done; done
 pack
 cd $R/build/src_d
 STEPS="cpp" LOG_DIR=$L/tests bash scripts/gpu_check.sh > $L/tests.txt 2>&1; tail -4 $L/tests.txt
 timeout 60 python3 -m pytest tests/python/test_bsr_matmul.py -q -x > $L/pytest_gemm.txt 2>&1; tail -2 $L/pytest_gemm.txt
-pack
-timeout 100 python3 benchmarks/bench_gemm.py --bs 64,128 --runs 20 --json $L/gemm_d.json > $L/gemm_d.md 2>&1
-echo "bench rc=$?"; grep -E "top-k|torch BSR @|compacted" $L/gemm_d.md | cut -c1-170
 pack
 timeout 60 compute-sanitizer --tool memcheck --error-exitcode 1 build/gpu/tests/triageattention_tests \
   --gtest_filter='BsrGemm*:-*BitwiseIdenticalOver100Runs*' --gtest_brief=1 > $L/memcheck_gemm.txt 2>&1
