@@ -5,7 +5,7 @@
 // Candidates are described by 32-bit keys: 0 marks a non-candidate, larger keys win, and equal
 // keys go to the lower index. score_key() maps a float score to a key in [1, kForcedKey), so a
 // forced candidate (sink, local, last page) takes kForcedKey and beats every score. The k-th
-// largest key is found by radix select (four 8-bit passes over a 256-bin histogram), then one
+// largest key is found by radix select (up to four 8-bit passes over a 256-bin histogram), then one
 // pass in index order writes the winners ascending. No sort, no global memory of its own. Both
 // versions select exactly the same indices.
 #pragma once
@@ -35,7 +35,7 @@ __device__ __forceinline__ int warp_sum(int x) {
 // The digit holding the key of rank `remaining` (1 = the largest) in a 256-bin histogram of the
 // keys still in play, and how many of those keys lie in larger digits. Called by a whole warp.
 struct DigitRank {
-  int digit = 0, above = 0;
+  int digit = 0, above = 0, total = 0;  // total: keys in the histogram
 };
 __device__ inline DigitRank find_digit(const uint32_t* histogram, int remaining) {
   const int lane = threadIdx.x & 31;
@@ -68,7 +68,9 @@ __device__ inline DigitRank find_digit(const uint32_t* histogram, int remaining)
       running += counts[j];
     }
   }
-  const int owner_lane = __ffs(__ballot_sync(0xffffffffu, owner)) - 1;
+  r.total = __shfl_sync(0xffffffffu, inclusive, 31);
+  // No owner when remaining > total: lane 0's values are returned (the caller checks total).
+  const int owner_lane = max(0, __ffs(__ballot_sync(0xffffffffu, owner)) - 1);
   r.digit = __shfl_sync(0xffffffffu, r.digit, owner_lane);
   r.above = __shfl_sync(0xffffffffu, r.above, owner_lane);
   return r;
@@ -136,103 +138,139 @@ __device__ int warp_select_topk(const KeyOf& key_of, int n, int k, uint32_t* his
 // Shared memory of cta_select_topk.
 struct CtaSelectScratch {
   uint32_t histogram[256];
-  int warp_counts[2][32];  // per warp: keys equal to the threshold, keys above it
-  int broadcast[2];
+  int warp_scan[32];   // per warp: its threads' (above << 16 | equal) counts, summed
+  int broadcast[4];    // the pass's digit, keys above it, keys in it, candidates
 };
 
 // warp_select_topk's selection made by all threads of the CTA together (blockDim.x a multiple of
-// 32), for one long row: each radix pass costs n / blockDim.x keys per thread instead of n / 32.
-// Every thread must call it with the same arguments; returns the number written.
-template <class KeyOf, class Write>
+// 32), for one long row. Each thread holds up to kKeysPerThread consecutive keys in registers
+// (a row longer than kKeysPerThread * blockDim.x is taken in tiles, re-reading key_of per tile),
+// so each pass issues its keys' match / atomic pairs back to back instead of one dependent
+// shared-memory round trip per key. The first pass also counts the candidates, and the passes
+// stop early once the bucket holding the k-th key is taken whole. Every thread must call it with
+// the same arguments; returns the number written.
+template <int kKeysPerThread, class KeyOf, class Write>
 __device__ int cta_select_topk(const KeyOf& key_of, int n, int k, CtaSelectScratch& scratch,
                                const Write& write) {
   const int tid = int(threadIdx.x), lane = tid & 31, warp = tid >> 5;
   const int threads = int(blockDim.x), warps = threads >> 5;
-  // Sum over the CTA of one value per thread; every thread gets it.
-  auto cta_sum = [&](int x) {
-    x = warp_sum(x);
-    if (lane == 0) scratch.warp_counts[0][warp] = x;
-    __syncthreads();
-    int total = 0;
-    for (int w = 0; w < warps; ++w) total += scratch.warp_counts[0][w];
-    __syncthreads();
-    return total;
+  if (n <= 0 || k <= 0) return 0;
+  // Thread t holds indices [t * per, (t + 1) * per) of each tile of per * threads indices.
+  const int per = min(kKeysPerThread, (n + threads - 1) / threads);
+  const int tile_size = per * threads, tiles = (n + tile_size - 1) / tile_size;
+  uint32_t key[kKeysPerThread];
+  auto load_tile = [&](int tile) {
+#pragma unroll
+    for (int j = 0; j < kKeysPerThread; ++j) {
+      const int i = tile * tile_size + tid * per + j;
+      key[j] = j < per && i < n ? key_of(i) : kNotCandidate;
+    }
   };
-  int candidates = 0;
-  for (int i = tid; i < n; i += threads) candidates += key_of(i) != kNotCandidate;
-  candidates = cta_sum(candidates);
-  const int count = k < candidates ? k : candidates;
-  if (count <= 0) return 0;
-
-  uint32_t threshold = 1u;
-  int take_equal = count;
-  if (count < candidates) {
-    uint32_t prefix = 0, prefix_mask = 0;
-    int remaining = count;
-    for (int shift = 24; shift >= 0; shift -= 8) {
-      for (int b = tid; b < 256; b += threads) scratch.histogram[b] = 0;
-      __syncthreads();
-      // Whole warps iterate together (the match needs every lane); lanes with the same digit
-      // add once, so keys that share their leading bits do not serialize on one counter.
-      for (int base = 0; base < n; base += threads) {
-        const int i = base + tid;
-        const uint32_t key = i < n ? key_of(i) : kNotCandidate;
-        const bool in = key != kNotCandidate && (key & prefix_mask) == prefix;
-        const uint32_t digit = (key >> shift) & 255u;
-        const uint32_t peers = __match_any_sync(0xffffffffu, in ? digit : 256u);
-        if (in && lane == __ffs(peers) - 1) atomicAdd(&scratch.histogram[digit], __popc(peers));
-      }
-      __syncthreads();
-      if (warp == 0) {
-        const DigitRank d = find_digit(scratch.histogram, remaining);
-        if (lane == 0) {
-          scratch.broadcast[0] = d.digit;
-          scratch.broadcast[1] = d.above;
-        }
-      }
-      __syncthreads();
-      remaining -= scratch.broadcast[1];
-      prefix |= uint32_t(scratch.broadcast[0]) << shift;
-      prefix_mask |= 255u << shift;
-      // The next pass writes the histogram and broadcast only after its first barrier, which
-      // every thread reaches after reading them here.
+  load_tile(0);
+  auto for_each_tile = [&](const auto& body) {  // with one tile the keys stay in registers
+    for (int tile = 0; tile < tiles; ++tile) {
+      if (tiles > 1) load_tile(tile);
+      body(tile);
     }
-    threshold = prefix;
-    take_equal = remaining;
-  }
+  };
 
-  // Compaction in index order, blockDim.x indices per round: an index's position is the number
-  // of winners before it, i.e. the keys above T before it plus min(keys equal to T before it,
-  // take_equal).
-  const uint32_t lanes_below = (1u << lane) - 1u;
-  int equal_seen = 0, above_seen = 0;  // over the previous rounds, the same in every thread
-  for (int base = 0; base < n; base += threads) {
-    const int i = base + tid;
-    const uint32_t key = i < n ? key_of(i) : kNotCandidate;
-    const bool equal = key == threshold && key != kNotCandidate;
-    const bool above = key > threshold;
-    const uint32_t equal_lanes = __ballot_sync(0xffffffffu, equal);
-    const uint32_t above_lanes = __ballot_sync(0xffffffffu, above);
-    if (lane == 0) {
-      scratch.warp_counts[0][warp] = __popc(equal_lanes);
-      scratch.warp_counts[1][warp] = __popc(above_lanes);
+  // Radix passes: keys whose bits under `mask` equal `prefix` are still in play, and the k-th
+  // largest key is the `remaining`-th largest of them.
+  uint32_t prefix = 0, mask = 0;
+  int remaining = k;
+  // k >= n takes every candidate: no pass, and prefix and mask 0 match them all.
+  for (int shift = k < n ? 24 : -8; shift >= 0; shift -= 8) {
+    for (int b = tid; b < 256; b += threads) scratch.histogram[b] = 0;
+    __syncthreads();
+    // Lanes with the same digit add once, so keys that share their leading bits do not
+    // serialize on one counter. All matches are issued before the adds that need them.
+    for_each_tile([&](int) {
+      uint32_t digit[kKeysPerThread], peers[kKeysPerThread];
+#pragma unroll
+      for (int j = 0; j < kKeysPerThread; ++j) {
+        if (j >= per) break;  // uniform: every lane holds `per` slots
+        const bool in = key[j] != kNotCandidate && (key[j] & mask) == prefix;
+        digit[j] = in ? (key[j] >> shift) & 255u : 256u;
+        peers[j] = __match_any_sync(0xffffffffu, digit[j]);
+      }
+#pragma unroll
+      for (int j = 0; j < kKeysPerThread; ++j) {
+        if (j >= per) break;
+        if (digit[j] < 256u && lane == __ffs(peers[j]) - 1)
+          atomicAdd(&scratch.histogram[digit[j]], __popc(peers[j]));
+      }
+    });
+    __syncthreads();
+    if (warp == 0) {
+      const DigitRank d = find_digit(scratch.histogram, remaining);
+      if (lane == 0) {
+        scratch.broadcast[0] = d.digit;
+        scratch.broadcast[1] = d.above;
+        scratch.broadcast[2] = int(scratch.histogram[d.digit]);
+        scratch.broadcast[3] = d.total;
+      }
     }
     __syncthreads();
-    int equal_before = equal_seen + __popc(equal_lanes & lanes_below);
-    int above_before = above_seen + __popc(above_lanes & lanes_below);
-    for (int w = 0; w < warps; ++w) {
-      if (w < warp) {
-        equal_before += scratch.warp_counts[0][w];
-        above_before += scratch.warp_counts[1][w];
-      }
-      equal_seen += scratch.warp_counts[0][w];
-      above_seen += scratch.warp_counts[1][w];
+    // The next pass writes the histogram and broadcast only after its first barrier, which
+    // every thread reaches after reading them here.
+    if (shift == 24) {
+      const int candidates = scratch.broadcast[3];
+      if (candidates == 0) return 0;
+      if (k >= candidates) break;  // every candidate: prefix and mask 0 match them all
     }
-    __syncthreads();  // the counts are read before the next round rewrites them
-    if (above || (equal && equal_before < take_equal))
-      write(above_before + (equal_before < take_equal ? equal_before : take_equal), i);
+    const int digit = scratch.broadcast[0];
+    remaining -= scratch.broadcast[1];
+    prefix |= uint32_t(digit) << shift;
+    mask |= 255u << shift;
+    if (scratch.broadcast[2] == remaining) break;  // the bucket of the k-th key is taken whole
   }
-  return count;
+  // Winners: keys above the threshold bucket, then the first `remaining` keys in it.
+  const int take_equal = remaining;
+
+  // Compaction in index order: an index's position is the number of winners before it, i.e.
+  // the keys above before it plus min(keys in the threshold bucket before it, take_equal).
+  int above_seen = 0, equal_seen = 0;  // over the previous tiles, the same in every thread
+  for_each_tile([&](int tile) {
+    int above = 0, equal = 0;
+#pragma unroll
+    for (int j = 0; j < kKeysPerThread; ++j) {
+      const bool candidate = key[j] != kNotCandidate;
+      above += candidate && (key[j] & mask) > prefix;
+      equal += candidate && (key[j] & mask) == prefix;
+    }
+    // CTA-wide exclusive scan of (above << 16 | equal): a tile holds at most 65535 keys.
+    int inclusive = above << 16 | equal;
+#pragma unroll
+    for (int offset = 1; offset < 32; offset <<= 1) {
+      const int up = __shfl_up_sync(0xffffffffu, inclusive, offset);
+      if (lane >= offset) inclusive += up;
+    }
+    if (lane == 31) scratch.warp_scan[warp] = inclusive;
+    __syncthreads();
+    int before = inclusive - (above << 16 | equal), tile_total = 0;
+    for (int w = 0; w < warps; ++w) {
+      if (w < warp) before += scratch.warp_scan[w];
+      tile_total += scratch.warp_scan[w];
+    }
+    __syncthreads();  // the sums are read before the next tile rewrites them
+    int above_before = above_seen + (before >> 16), equal_before = equal_seen + (before & 0xFFFF);
+#pragma unroll
+    for (int j = 0; j < kKeysPerThread; ++j) {
+      if (key[j] == kNotCandidate) continue;
+      const uint32_t masked = key[j] & mask;
+      if (masked > prefix) {
+        write(above_before + min(equal_before, take_equal), tile * tile_size + tid * per + j);
+        ++above_before;
+      } else if (masked == prefix) {
+        if (equal_before < take_equal)
+          write(above_before + equal_before, tile * tile_size + tid * per + j);
+        ++equal_before;
+      }
+    }
+    above_seen += tile_total >> 16;
+    equal_seen += tile_total & 0xFFFF;
+  });
+  return above_seen + min(equal_seen, take_equal);
 }
 
 }  // namespace triageattention::detail

@@ -44,6 +44,7 @@ constexpr int kPad = 8;  // 16-bit elements: a summary row is an odd number of 1
                          // 16-byte reads of consecutive pages hit distinct banks
 constexpr int kMaxCluster = 8;
 constexpr int kMaxSmemKeys = 16384;  // more pages: rank 0 rebuilds keys from global scores
+constexpr int kSelectKeysPerThread = 8;  // rows of up to 1024 pages are selected in registers
 
 struct SelectArgs {
   PagedKVCacheView cache;
@@ -281,7 +282,7 @@ __global__ void __launch_bounds__(kThreads, 5) select_kernel(const SelectArgs a)
   int32_t* indices = a.indices + int64_t(pair) * c.max_pages;
   int32_t* physical = a.physical != nullptr ? a.physical + int64_t(pair) * c.max_pages : nullptr;
   const int count =
-      detail::cta_select_topk(key_of, npages, a.topk, scratch, [&](int pos, int i) {
+      detail::cta_select_topk<kSelectKeysPerThread>(key_of, npages, a.topk, scratch, [&](int pos, int i) {
         indices[pos] = i;
         if (physical != nullptr) physical[pos] = a.smem_keys ? s_phys[i] : table[i];
       });

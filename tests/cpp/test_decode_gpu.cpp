@@ -444,6 +444,35 @@ TEST(Decode, ManySplitsMergeTheirPartials) {
   run_session(c, rng);
 }
 
+TEST(Decode, SelectionOfLongRowsAndTiesMatchesReference) {
+  TA_REQUIRE_GPU();
+  // Rows of more than 1024 pages take the CTA select in several register tiles; a zero query
+  // scores every page alike, so the winners are decided by index alone (the threshold bucket is
+  // cut inside a tile, across the tiles); k at or above the candidates takes them all.
+  std::mt19937 rng(41);
+  Config c;
+  c.batch = 3;
+  c.heads_q = 4;
+  c.heads_kv = 2;
+  c.head_dim = 64;
+  c.page_size = 16;
+  c.sink_pages = 2;
+  c.prefill = {24000, 16390, 700};  // 1500, 1025 and 44 pages
+  CacheUnderTest cache(c, 24000, rng);
+  cache.append(c.prefill, rng);
+  std::vector<float> q_f;
+  const TypedHost random_q = random_queries(c, rng, &q_f);
+  TypedHost zero_q(c.dtype, q_f.size());
+  for (std::size_t i = 0; i < q_f.size(); ++i) zero_q.set(i, 0.f);
+  const std::vector<float> zero_f(q_f.size(), 0.f);
+  for (int topk : {1, 300, 1100, 1500}) {
+    c.topk = topk;
+    SCOPED_TRACE("topk " + std::to_string(topk));
+    check_selection(c, cache, random_q, q_f);
+    check_selection(c, cache, zero_q, zero_f);
+  }
+}
+
 TEST(Decode, RowsBeforeTheSequenceStartSeeNoKey) {
   TA_REQUIRE_GPU();
   // The C++ API does not read device lengths, so it runs with seqlen_q > length: such rows
