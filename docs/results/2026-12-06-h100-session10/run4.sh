@@ -13,20 +13,4 @@ python3 -m pip install --no-build-isolation --no-deps -q --target $R/build/site_
   $R/build/src_t > $L/build_t.log 2>&1 || tail -n 30 $L/build_t.log
 PYTHONPATH=$R/build/site_t timeout 60 python3 docs/results/2026-12-06-h100-session9/trace_decode.py \
   > $L/decode_trace.txt 2>&1
-python3 - $L/decode_trace.txt <<'PY' | tee $L/select_phases.txt
-import sys, statistics as st
-calls = []
-for line in open(sys.argv[1]):
-    if line.startswith("CALL"): calls.append([])
-    elif line.startswith("SEL") and calls: calls[-1].append(list(map(int, line.split()[1:])))
-for i, c in enumerate(calls):
-    r0 = [r for r in c if r[0] == 0 and len(r) == 10]
-    s0 = min(r[4] for r in c)
-    def d(name, xs): xs = sorted(xs); print(f"call {i} {name:34s} med {st.median(xs):6.2f} min {xs[0]:6.2f} max {xs[-1]:6.2f}")
-    d("start -> before cluster.sync", [(r[7] - r[4]) / 1e3 for r in r0])
-    d("cluster.sync", [(r[5] - r[7]) / 1e3 for r in r0])
-    d("sync -> after launch+arrivals", [(r[8] - r[5]) / 1e3 for r in r0])
-    d("select", [(r[9] - r[8]) / 1e3 for r in r0])
-    d("-1 fill, counts, barrier", [(r[6] - r[9]) / 1e3 for r in r0])
-    d("rank 0 end (from first start)", [(r[6] - s0) / 1e3 for r in r0])
-PY
+python3 $H/select_phases.py $L/decode_trace.txt | tee $L/select_phases.txt
