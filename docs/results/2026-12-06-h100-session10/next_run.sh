@@ -13,23 +13,14 @@
 R=$PWD; L=$OUT/logs; H=$R/docs/results/2026-12-06-h100-session10; mkdir -p $L
 pack() { tar czf $OUT/results.tgz -C $OUT logs; }
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader > $L/device.txt
-mk() {  # mk DIR PATCH: a copy of this tree with PATCH applied
-  rm -rf $1; mkdir -p $1; tar cf - --exclude=./build --exclude=./.git . | tar xf - -C $1
-  (cd $1 && patch -p1 -s < $2) || echo "PATCH FAILED: $2"
-}
-mk $R/build/src_m $H/next_gemm_a_multicast.patch
-mk $R/build/src_t $H/select_trace.patch
-one() {  # one SRC SITE BLOCK_SIZES: a one-config build installed into SITE
-  python3 -m pip install --no-build-isolation --no-deps -q --target $2 -Cbuild-dir=$2.bld \
-    -Ccmake.define.CUTLASS_DIR=$R/third_party/cutlass -Ccmake.define.TRIAGEATTENTION_DTYPES=bf16 \
-    -Ccmake.define.TRIAGEATTENTION_HEAD_DIMS=128 -Ccmake.define.TRIAGEATTENTION_Q_TILES=128 \
-    "-Ccmake.define.TRIAGEATTENTION_BLOCK_SIZES=$3" $1
-}
+source scripts/ab_tree.sh
+patched_copy $R/build/src_m $H/next_gemm_a_multicast.patch
+patched_copy $R/build/src_t $H/select_trace.patch
 start=$(date +%s)
 (cd $R/build/src_m && STEPS="build" LOG_DIR=$L/full bash scripts/gpu_check.sh > $L/full_build.txt 2>&1) &
-one $R $R/build/site_a "64;128" > $L/build_a.log 2>&1 &
-one $R/build/src_m $R/build/site_m "64;128" > $L/build_m.log 2>&1 &
-one $R/build/src_t $R/build/site_t 64 > $L/build_t.log 2>&1 &
+one_config_build $R $R/build/site_a "64;128" > $L/build_a.log 2>&1 &
+one_config_build $R/build/src_m $R/build/site_m "64;128" > $L/build_m.log 2>&1 &
+one_config_build $R/build/src_t $R/build/site_t 64 > $L/build_t.log 2>&1 &
 wait
 echo "builds: $(( $(date +%s) - start )) s" | tee $L/times.txt
 tail -n 2 $L/full_build.txt $L/build_a.log $L/build_m.log $L/build_t.log
