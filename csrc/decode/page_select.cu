@@ -281,8 +281,8 @@ __global__ void __launch_bounds__(kThreads, 5) select_kernel(const SelectArgs a)
   };
   int32_t* indices = a.indices + int64_t(pair) * c.max_pages;
   int32_t* physical = a.physical != nullptr ? a.physical + int64_t(pair) * c.max_pages : nullptr;
-  const int count =
-      detail::cta_select_topk<kSelectKeysPerThread>(key_of, npages, a.topk, scratch, [&](int pos, int i) {
+  const int count = detail::cta_select_topk<kSelectKeysPerThread>(
+      key_of, npages, a.topk, scratch, [&](int pos, int i) {
         indices[pos] = i;
         if (physical != nullptr) physical[pos] = a.smem_keys ? s_phys[i] : table[i];
       });
