@@ -5,19 +5,24 @@
 // B slice (all kTileN columns) and one 2D box for the stage's stored blocks (consecutive in the
 // BSR values); small blocks are gathered several per stage. Warpgroups 1-2 consume each stage
 // with wgmma and write their part of the output tile. Items run in the order
-// of BsrTileSchedule, each CTA taking every gridDim.x-th item, so an output tile is always
-// reduced by one CTA in a fixed order (bitwise deterministic results).
+// of BsrTileSchedule, each CTA (each cluster) taking every gridDim.x-th (every num_clusters-th)
+// item, so an output tile is always reduced by one CTA in a fixed order (bitwise deterministic
+// results). With Traits::kClusterN = 2 a cluster of two CTAs takes two adjacent column tiles of
+// one block-row, and each CTA's producer loads half of every stage's stored block, multicast to
+// both.
 #pragma once
 
 #include <cuda.h>
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <type_traits>
 
 #include <cute/tensor.hpp>
+#include <cute/arch/cluster_sm90.hpp>
 #include <cute/arch/copy_sm90_tma.hpp>
 #include <cute/atom/copy_traits_sm90_tma.hpp>
 #include <cutlass/cuda_host_adapter.hpp>
@@ -43,12 +48,15 @@ struct BsrGemmKernelParams {
   //            partial group (N % 64 != 0; TMA zero-fills columns past N);
   //  sparse_stage: the stored blocks as (k, nnzb * bs rows), box (kBoxK, bs * kBoxesPerStage):
   //            a stage's consecutive blocks of one block-row;
-  //  sparse_block: box (kBoxK, bs): one block (a row's last stage when it holds fewer blocks).
+  //  sparse_block: box (kBoxK, bs): one block (a row's last stage when it holds fewer blocks);
+  //  sparse_share: box (kBoxK, bs / kClusterN): one cluster rank's share of a block, multicast.
   cute::TmaDescriptor dense_3d;
   cute::TmaDescriptor dense_2d;
   cute::TmaDescriptor sparse_stage;
   cute::TmaDescriptor sparse_block;
+  cute::TmaDescriptor sparse_share;
   int N, K, num_sparse_rows;  // num_sparse_rows = max(nnzb, 1) * bs
+  int num_n_tiles;
   BsrRowBlocks blocks;
   BsrTileSchedule schedule;
   ElementOut* C;
@@ -196,15 +204,32 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   const int warpgroup = threadIdx.x / 128;
   const bool is_producer = warpgroup == 0;
 
-  // Stages are released by one lane per consumer warp, after that warp's wgmma wait.
+  // Without a cluster, stages are released by one lane per consumer warp after that warp's
+  // wgmma wait. In a cluster a stage is free only once both CTAs' consumers are done with it
+  // (the peer multicasts into it): every consumer thread releases, and the pipeline picks the
+  // threads that signal each CTA's empty barrier.
+  constexpr int kClusterN = Traits::kClusterN;
   typename Pipeline::Params pipeline_params;
   pipeline_params.transaction_bytes = Traits::kStageBytes;
   pipeline_params.role = is_producer ? Pipeline::ThreadCategory::Producer
                                      : Pipeline::ThreadCategory::Consumer;
   pipeline_params.is_leader = threadIdx.x == 0;
-  pipeline_params.num_consumers = 4 * Traits::kConsumerWarpgroups;
-  Pipeline pipeline(smem.pipeline, pipeline_params, Shape<_1, _1, _1>{});
-  __syncthreads();  // barrier init visible to every thread before first use
+  pipeline_params.num_consumers = (kClusterN > 1 ? 128 : 4) * Traits::kConsumerWarpgroups;
+  Pipeline pipeline(smem.pipeline, pipeline_params, typename Traits::ClusterShape{});
+  int cluster_rank = 0;
+  if constexpr (kClusterN > 1) {
+    cluster_rank = int(cute::block_rank_in_cluster());
+    cute::cluster_arrive_relaxed();  // the peer's barriers are initialized before any multicast
+    cute::cluster_wait();
+  } else {
+    __syncthreads();  // barrier init visible to every thread before first use
+  }
+  // A cluster takes items cluster_id, cluster_id + num_clusters, ...; an item's n_tile counts
+  // groups of kClusterN column tiles, and this CTA takes tile n_tile * kClusterN + rank. A tile
+  // past the last (odd tile count) runs its stages on zero-filled B to keep the multicast in
+  // step, and writes nothing.
+  const int cluster_id = int(blockIdx.x) / kClusterN;
+  const int num_clusters = int(gridDim.x) / kClusterN;
 
   Tensor sDense = make_tensor(make_smem_ptr(smem.dense.begin()), typename Traits::SmemLayoutDense{});
   Tensor sSparse = make_tensor(make_smem_ptr(smem.sparse.begin()), typename Traits::SmemLayoutSparse{});
@@ -240,10 +265,12 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     constexpr int kSparseLoad = kBoxesPerStage % kIssuers;
 
     PipelineState write_state = cutlass::make_producer_start_state<Pipeline>();
-    for (int64_t i = blockIdx.x; i < num_items; i += gridDim.x) {
+    for (int64_t i = cluster_id; i < num_items; i += num_clusters) {
       const auto item = params.schedule.item(i);
       const auto range = params.blocks.row(item.row);
-      const int n0 = item.n_tile * kTileN;
+      const int n_tile = item.n_tile * kClusterN + cluster_rank;
+      const bool tile_exists = n_tile < params.num_n_tiles;
+      const int n0 = n_tile * kTileN;
       // Column tiles made only of whole 64-column groups take one 3D box per gathered block
       // (past N, whole groups are zero-filled); the tile with a partial group one 2D box per
       // group.
@@ -271,13 +298,13 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
               sparse_base + write_state.index() * Traits::kSparseStageElems;
           CUTE_UNROLL
           for (int box = 0; box < kBoxesPerStage; ++box) {
-            const int col = cols[box];
+            const int col = tile_exists ? cols[box] : -1;
             const int k = col >= 0 ? col * kBlockSize + split * kBoxK : dense_past_end;
             Element* const dst = dense_stage + box * Traits::kDenseBoxElems;
             if (whole_groups) {
               if (box % kIssuers == issuer) {
                 SM90_TMA_LOAD_3D::copy(&params.dense_3d, full_barrier, kCacheHint, dst, 0, k,
-                                       item.n_tile * kGroups);
+                                       n_tile * kGroups);
               }
             } else {
               CUTE_UNROLL
@@ -289,7 +316,15 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
               }
             }
           }
-          if (whole_stage) {
+          if constexpr (kClusterN > 1) {  // one block per stage: this rank's share, to both
+            static_assert(kBoxesPerStage == 1, "the cluster form loads one block per stage");
+            if (kSparseLoad == issuer) {
+              SM90_TMA_LOAD_MULTICAST_2D::copy(
+                  &params.sparse_share, full_barrier, uint16_t((1 << kClusterN) - 1), kCacheHint,
+                  sparse_stage + cluster_rank * Traits::kSparseShareElems, split * kBoxK,
+                  int(j) * kBlockSize + cluster_rank * (kBlockSize / kClusterN));
+            }
+          } else if (whole_stage) {
             if (kSparseLoad == issuer) {
               SM90_TMA_LOAD_2D::copy(&params.sparse_stage, full_barrier, kCacheHint, sparse_stage,
                                      split * kBoxK, int(j) * kBlockSize);
@@ -316,7 +351,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   } else {
     cutlass::arch::warpgroup_reg_alloc<Traits::kConsumerRegisters>();
     const int consumer_thread = threadIdx.x - 128;
-    const bool release_lane = threadIdx.x % 32 == 0;
+    const bool release_lane = kClusterN > 1 || threadIdx.x % 32 == 0;
     typename Traits::TiledMma tiled_mma;
     auto thread_mma = tiled_mma.get_thread_slice(consumer_thread);
     // wgmma operand A is the dense slice when swapped, the stored block otherwise.
@@ -342,10 +377,11 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
 
     PipelineState read_state;
     PipelineState release_state;
-    for (int64_t i = blockIdx.x; i < num_items; i += gridDim.x) {
+    for (int64_t i = cluster_id; i < num_items; i += num_clusters) {
       const auto item = params.schedule.item(i);
       const auto range = params.blocks.row(item.row);
       const int64_t num_steps = stages_of(range.end - range.begin);
+      const int n_tile = item.n_tile * kClusterN + cluster_rank;
 
       clear(accum);
       tiled_mma.accumulate_ = GMMA::ScaleOut::One;
@@ -376,8 +412,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       }
 
       // Epilogue: C[row0 + m, n0 + n] = alpha * acc + beta * C (C is not read when beta == 0).
+      if (n_tile >= params.num_n_tiles) continue;
       const int64_t row0 = int64_t(item.row) * kBlockSize;
-      const int n0 = item.n_tile * kTileN;
+      const int n0 = n_tile * kTileN;
       if (params.beta == 0.f) {
         write_tile<false>(accum, coords0, m_offset, n_offset, row0, n0, params);
       } else {
@@ -447,18 +484,56 @@ void launch_bsr_gemm(const BsrGemmParams& p, const int* row_order, cudaStream_t 
   kp.sparse_block = make_tma_descriptor<Element, 2>(
       p.values, {uint64_t(bs), uint64_t(num_sparse_rows)}, {uint64_t(bs) * kEl},
       {uint32_t(Traits::kBoxK), uint32_t(bs)}, sparse_swizzle);
+  kp.sparse_share = make_tma_descriptor<Element, 2>(
+      p.values, {uint64_t(bs), uint64_t(num_sparse_rows)}, {uint64_t(bs) * kEl},
+      {uint32_t(Traits::kBoxK), uint32_t(bs / Traits::kClusterN)}, sparse_swizzle);
   kp.N = int(p.N);
   kp.K = int(p.K);
   kp.num_sparse_rows = num_sparse_rows;
   kp.blocks = BsrRowBlocks{p.crow_indices, p.col_indices, p.index_type == IndexType::kInt64,
                            p.nnzb,         p.topk,        int(p.K / bs)};
 
+  constexpr int kClusterN = Traits::kClusterN;
+  auto kernel = bsr_gemm_kernel<Traits>;
+  TA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     Traits::kSmemBytes));
+  cudaLaunchConfig_t config = {};
+  config.blockDim = dim3(Traits::kThreads);
+  config.dynamicSmemBytes = Traits::kSmemBytes;
+  config.stream = stream;
+  cudaLaunchAttribute attribute;
+  attribute.id = cudaLaunchAttributeClusterDimension;
+  attribute.val.clusterDim.x = kClusterN;
+  attribute.val.clusterDim.y = 1;
+  attribute.val.clusterDim.z = 1;
+  config.attrs = &attribute;
+  config.numAttrs = kClusterN > 1 ? 1 : 0;
   const int sm_count = detail::current_device_sm_count();
+  // Clusters resident at once: a cluster's CTAs share a GPC, so with one CTA per SM a GPC of an
+  // odd SM count leaves one SM out. Asked once per device.
+  int max_clusters = sm_count / kClusterN;
+  if constexpr (kClusterN > 1) {
+    static std::atomic<int> resident[64];  // per device ordinal; 0: not asked yet
+    int device = 0;
+    TA_CUDA_CHECK(cudaGetDevice(&device));
+    const int known = device < 64 ? resident[device].load(std::memory_order_relaxed) : 0;
+    if (known == 0) {
+      config.gridDim = dim3(unsigned(max_clusters * kClusterN));
+      TA_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&max_clusters, kernel, &config));
+      if (device < 64) resident[device].store(max_clusters, std::memory_order_relaxed);
+    } else {
+      max_clusters = known;
+    }
+    if (max_clusters < 1) throw CudaError("TriageAttention: bsr_gemm: no cluster of two CTAs fits");
+  }
+  // Items are (block-row, group of kClusterN column tiles), one per cluster.
+  const int num_groups = (num_n_tiles + kClusterN - 1) / kClusterN;
   // Band width: just enough dense-column tiles for one wave of CTAs, so the B slices in use
   // stay few and L2-resident beside A (A's rows are re-read once per band).
-  int band = (sm_count + num_rows - 1) / num_rows;
-  band = band > num_n_tiles ? num_n_tiles : band;
-  kp.schedule = BsrTileSchedule{num_rows, num_n_tiles, band, row_order};
+  int band = (max_clusters + num_rows - 1) / num_rows;
+  band = band > num_groups ? num_groups : band;
+  kp.schedule = BsrTileSchedule{num_rows, num_groups, band, row_order};
+  kp.num_n_tiles = num_n_tiles;
   kp.C = static_cast<ElementOut*>(p.C);
   kp.ldc = p.ldc;
   kp.paired_stores = p.ldc % 2 == 0 &&
@@ -468,13 +543,10 @@ void launch_bsr_gemm(const BsrGemmParams& p, const int* row_order, cudaStream_t 
   kp.alpha = p.alpha;
   kp.beta = p.beta;
 
-  const int64_t num_items = int64_t(num_rows) * num_n_tiles;
-  const int grid = int(num_items < sm_count ? num_items : sm_count);
-  auto kernel = bsr_gemm_kernel<Traits>;
-  TA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                     Traits::kSmemBytes));
-  kernel<<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(kp);
-  TA_CUDA_CHECK(cudaGetLastError());
+  const int64_t num_items = int64_t(num_rows) * num_groups;
+  const int clusters = int(num_items < max_clusters ? num_items : max_clusters);
+  config.gridDim = dim3(unsigned(clusters * kClusterN));
+  TA_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, kp));
 }
 
 }  // namespace triageattention::gemm

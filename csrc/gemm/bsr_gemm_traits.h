@@ -51,6 +51,12 @@ struct BsrGemmTraits {
   // a wider tile halves the TMA loads and stage hand-offs per byte of B: at 256 columns bs 16
   // ran at 70 TFLOP/s (B read at 4.4 TB/s), at 512 at 113 (7.1 TB/s, the L2 rate bs 32 reaches).
   static constexpr int kTileN = kBlockSize == 128 ? 256 : 512;
+  // bs 64/128: a cluster of two CTAs takes two adjacent column tiles of one block-row, and each
+  // loads half of a stage's stored block, multicast to both (-5.6% of a stage's bytes at bs 64,
+  // -17% at bs 128). Measured (session 11): bs 64 +4.6% at 50% density, +1% at 12.5%; bs 128
+  // -1%. The swapped forms' stored block is their small wgmma N side: no cluster.
+  static constexpr int kClusterN = kSwapAB ? 1 : 2;
+  using ClusterShape = Shape<Int<kClusterN>, _1, _1>;
   static constexpr int kConsumerWarpgroups = 2;
   static constexpr int kThreads = 128 * (1 + kConsumerWarpgroups);
   // Registers per thread after setmaxnreg. NOTE: if the split asks for more than the 64K
@@ -94,6 +100,7 @@ struct BsrGemmTraits {
   static constexpr int kDenseGroupElems = 64 * kBoxK;      // one 64-column group of it
   static constexpr int kSparseStageElems = kBlockSize * kStageK;
   static constexpr int kSparseBoxElems = kBlockSize * kBoxK;  // one gathered block
+  static constexpr int kSparseShareElems = kSparseBoxElems / kClusterN;  // one CTA's multicast
   // Swizzle of the stored-block boxes: the row of one box in bytes (32, 64 or 128).
   static constexpr int kSparseSwizzleBytes = kBoxK * int(sizeof(Element));
 
