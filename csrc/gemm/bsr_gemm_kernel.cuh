@@ -484,9 +484,10 @@ void launch_bsr_gemm(const BsrGemmParams& p, const int* row_order, cudaStream_t 
   kp.sparse_block = make_tma_descriptor<Element, 2>(
       p.values, {uint64_t(bs), uint64_t(num_sparse_rows)}, {uint64_t(bs) * kEl},
       {uint32_t(Traits::kBoxK), uint32_t(bs)}, sparse_swizzle);
-  kp.sparse_share = make_tma_descriptor<Element, 2>(
-      p.values, {uint64_t(bs), uint64_t(num_sparse_rows)}, {uint64_t(bs) * kEl},
-      {uint32_t(Traits::kBoxK), uint32_t(bs / Traits::kClusterN)}, sparse_swizzle);
+  if constexpr (Traits::kClusterN > 1)  // read only by the multicast loads
+    kp.sparse_share = make_tma_descriptor<Element, 2>(
+        p.values, {uint64_t(bs), uint64_t(num_sparse_rows)}, {uint64_t(bs) * kEl},
+        {uint32_t(Traits::kBoxK), uint32_t(bs / Traits::kClusterN)}, sparse_swizzle);
   kp.N = int(p.N);
   kp.K = int(p.K);
   kp.num_sparse_rows = num_sparse_rows;
