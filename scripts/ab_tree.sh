@@ -3,7 +3,8 @@
 #   patched_copy build/src_x some.patch       # this tree (no build/, no .git) with a patch applied
 #   one_config_build build/src_x build/site_x "64;128"  # bf16, D 128, q tile 128, those block
 #                                                       # sizes, installed into build/site_x
-# Each one-config build then runs from PYTHONPATH=build/site_x beside the others.
+# Each one-config build then runs from PYTHONPATH=build/site_x beside the others;
+#   decode_ab_round 1 logs build/site_a build/site_x   # one round of the decode benchmarks
 patched_copy() {
   rm -rf "$1"
   mkdir -p "$1"
@@ -15,4 +16,22 @@ one_config_build() {
     -Ccmake.define.CUTLASS_DIR="$PWD/third_party/cutlass" \
     -Ccmake.define.TRIAGEATTENTION_DTYPES=bf16 -Ccmake.define.TRIAGEATTENTION_HEAD_DIMS=128 \
     -Ccmake.define.TRIAGEATTENTION_Q_TILES=128 "-Ccmake.define.TRIAGEATTENTION_BLOCK_SIZES=$3" "$1"
+}
+# One A/B round of the decode benchmarks over installed one-config builds, logs in $2:
+#   decode_ab_round 1 $OUT/logs build/site_a build/site_r ...
+# Per site (named by the letter after "site_"): bench_decode.py's sparse rows (decode_ab.txt)
+# and select_times.py (select_ab.txt), each line tagged with the site's letter and the round.
+decode_ab_round() {
+  local round=$1 logs=$2 site v
+  shift 2
+  for site in "$@"; do
+    v=${site##*site_}
+    PYTHONPATH=$site timeout 60 python3 benchmarks/bench_decode.py \
+      --json "$logs/decode_$v$round.json" > "$logs/decode_$v$round.md" 2> "$logs/decode_$v$round.err"
+    grep -E "TriageAttention sparse_decode \(topk" "$logs/decode_$v$round.md" | cut -c1-200 \
+      | sed "s/^/$v$round /" | tee -a "$logs/decode_ab.txt"
+    PYTHONPATH=$site timeout 30 python3 scripts/profile/select_times.py \
+      > "$logs/select_$v$round.txt" 2>&1
+    sed "s/^/$v$round /" "$logs/select_$v$round.txt" >> "$logs/select_ab.txt"
+  done
 }
