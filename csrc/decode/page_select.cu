@@ -97,8 +97,9 @@ __global__ void __launch_bounds__(kThreads, 5) select_kernel(const SelectArgs a)
   constexpr int kLoads = kTilePages * kVecs / kThreads;     // summary vectors per thread per tile
   const cg::cluster_group cluster = cg::this_cluster();
   // Remote shared memory may be written only once every CTA of the cluster runs: arrive now,
-  // wait just before the first remote write.
-  cluster.barrier_arrive();
+  // wait just before the first remote write. A relaxed arrive: nothing written before it needs
+  // publishing, and the default (release) form puts a GPU-wide memory fence here.
+  asm volatile("barrier.cluster.arrive.relaxed.aligned;\n" ::: "memory");
 
   const PagedKVCacheView& c = a.cache;
   const int b = blockIdx.z, h = blockIdx.y;

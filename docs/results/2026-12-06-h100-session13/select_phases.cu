@@ -1,0 +1,201 @@
+// Where cta_select_topk's cycles go (run 1's select_bench: ~8,600 cycles for 512 keys, ~5,200
+// for 64, with warm instruction caches, where the issued work is a few hundred cycles). A copy of
+// its passes with clock64 stamps after each step (thread 0, after the step's barrier), and
+// variants of the histogram adds:
+//   match: as shipped (lanes with the same digit aggregated by __match_any_sync, one atomic each)
+//   plain: one shared atomicAdd per key, no match
+//   none:  no adds at all (timing skeleton only: the selection is wrong)
+// and the whole selection, cta_select_topk (all 128 threads) against warp_select_topk (warp 0
+// alone, the count passed to the CTA through shared memory), warm code, checked against a sort.
+// Build: nvcc -arch=sm_90a -O3 -std=c++17 -I csrc -o select_phases select_phases.cu
+#include <algorithm>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include <cuda_runtime.h>
+
+#include "common/radix_topk.cuh"
+
+using namespace triageattention::detail;
+
+constexpr int kThreads = 128, kKeysPerThread = 8, kMaxStamps = 16;
+enum Adds { kMatch = 0, kPlain = 1, kNone = 2 };
+
+template <int kAdds>
+__global__ void __launch_bounds__(kThreads) select_stamped(const float* scores, int n, int k,
+                                                           long long* stamps) {
+  __shared__ uint32_t keys_smem[4096];
+  __shared__ CtaSelectScratch scratch;
+  for (int i = threadIdx.x; i < n; i += kThreads)
+    keys_smem[i] = score_key(scores[int64_t(blockIdx.x) * n + i]);
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  long long t[kMaxStamps];
+  int nt = 0;
+  for (int call = 0; call < 2; ++call) {  // the second call's stamps are kept (warm code)
+    nt = 0;
+    __syncthreads();
+    t[nt++] = clock64();
+    const int per = min(kKeysPerThread, (n + kThreads - 1) / kThreads);
+    uint32_t key[kKeysPerThread];
+#pragma unroll
+    for (int j = 0; j < kKeysPerThread; ++j) {
+      const int i = tid * per + j;
+      key[j] = j < per && i < n ? keys_smem[i] : kNotCandidate;
+    }
+    uint32_t prefix = 0, mask = 0;
+    int remaining = k;
+    for (int shift = 24; shift >= 0; shift -= 8) {
+      for (int b = tid; b < 256; b += kThreads) scratch.histogram[b] = 0;
+      __syncthreads();
+      t[nt++] = clock64();
+      uint32_t digit[kKeysPerThread], peers[kKeysPerThread];
+#pragma unroll
+      for (int j = 0; j < kKeysPerThread; ++j) {
+        if (j >= per) break;
+        const bool in = key[j] != kNotCandidate && (key[j] & mask) == prefix;
+        digit[j] = in ? (key[j] >> shift) & 255u : 256u;
+        if (kAdds == kMatch) peers[j] = __match_any_sync(0xffffffffu, digit[j]);
+      }
+#pragma unroll
+      for (int j = 0; j < kKeysPerThread; ++j) {
+        if (j >= per) break;
+        if (kAdds == kMatch && digit[j] < 256u && lane == __ffs(peers[j]) - 1)
+          atomicAdd(&scratch.histogram[digit[j]], __popc(peers[j]));
+        if (kAdds == kPlain && digit[j] < 256u) atomicAdd(&scratch.histogram[digit[j]], 1u);
+      }
+      __syncthreads();
+      t[nt++] = clock64();
+      if (warp == 0) {
+        const DigitRank d = find_digit(scratch.histogram, remaining);
+        if (lane == 0) {
+          scratch.broadcast[0] = d.digit;
+          scratch.broadcast[1] = d.above;
+          scratch.broadcast[2] = int(scratch.histogram[d.digit]);
+        }
+      }
+      __syncthreads();
+      t[nt++] = clock64();
+      remaining -= scratch.broadcast[1];
+      prefix |= uint32_t(scratch.broadcast[0]) << shift;
+      mask |= 255u << shift;
+      if (kAdds != kNone && scratch.broadcast[2] == remaining) break;
+    }
+  }
+  if (tid == 0)
+    for (int i = 0; i < kMaxStamps; ++i)
+      stamps[int64_t(blockIdx.x) * kMaxStamps + i] = i < nt ? t[i] - t[0] : -1;
+}
+
+template <bool kWholeCta>
+__global__ void __launch_bounds__(kThreads) select_whole(const float* scores, int n, int k,
+                                                         long long* cycles, int* selected) {
+  __shared__ uint32_t keys[4096];
+  __shared__ int out[4096];
+  __shared__ CtaSelectScratch scratch;
+  __shared__ uint32_t warp_histogram[256];
+  __shared__ int s_count;
+  for (int i = threadIdx.x; i < n; i += kThreads)
+    keys[i] = score_key(scores[int64_t(blockIdx.x) * n + i]);
+  long long t0 = 0, t1 = 0;
+  int count = 0;
+  const auto key_of = [&](int i) { return keys[i]; };
+  const auto write = [&](int pos, int i) { out[pos] = i; };
+  for (int call = 0; call < 2; ++call) {  // the second call is timed (warm code)
+    __syncthreads();
+    t0 = clock64();
+    if (kWholeCta) {
+      count = cta_select_topk<kKeysPerThread>(key_of, n, k, scratch, write);
+    } else {
+      if (threadIdx.x < 32) {
+        const int c = warp_select_topk(key_of, n, k, warp_histogram, write);
+        if (threadIdx.x == 0) s_count = c;
+      }
+      __syncthreads();
+      count = s_count;
+    }
+    __syncthreads();
+    t1 = clock64();
+  }
+  if (threadIdx.x == 0) cycles[blockIdx.x] = t1 - t0;
+  for (int i = threadIdx.x; i < count; i += kThreads) selected[int64_t(blockIdx.x) * k + i] = out[i];
+}
+
+#define CHECK(call)                                                              \
+  do {                                                                           \
+    cudaError_t e = (call);                                                      \
+    if (e != cudaSuccess) {                                                      \
+      std::printf("%s failed: %s\n", #call, cudaGetErrorString(e));              \
+      std::exit(1);                                                              \
+    }                                                                            \
+  } while (0)
+
+template <int kAdds>
+void run(const char* name, const float* scores, int n, int k, int sms, long long* stamps) {
+  select_stamped<kAdds><<<sms, kThreads>>>(scores, n, k, stamps);
+  CHECK(cudaGetLastError());
+  CHECK(cudaDeviceSynchronize());
+  std::vector<long long> s(size_t(sms) * kMaxStamps);
+  CHECK(cudaMemcpy(s.data(), stamps, s.size() * 8, cudaMemcpyDeviceToHost));
+  std::printf("n %4d k %3d %-5s (CTA-median cycles from the start; per pass: cleared, added, "
+              "digit):", n, k, name);
+  for (int i = 1; i < kMaxStamps; ++i) {
+    std::vector<long long> col;
+    for (int b = 0; b < sms; ++b) col.push_back(s[size_t(b) * kMaxStamps + i]);
+    std::sort(col.begin(), col.end());
+    if (col[sms / 2] < 0) break;
+    std::printf("%s%lld", (i - 1) % 3 == 0 ? " |" : " ", col[sms / 2]);
+  }
+  std::printf("\n");
+}
+
+template <bool kWholeCta>
+void run_whole(const char* name, const std::vector<float>& host, const float* scores, int n,
+               int k, int sms, long long* cycles, int* selected) {
+  select_whole<kWholeCta><<<sms, kThreads>>>(scores, n, k, cycles, selected);
+  CHECK(cudaGetLastError());
+  CHECK(cudaDeviceSynchronize());
+  std::vector<long long> cyc(sms);
+  CHECK(cudaMemcpy(cyc.data(), cycles, sms * 8, cudaMemcpyDeviceToHost));
+  std::sort(cyc.begin(), cyc.end());
+  bool ok = true;
+  std::vector<int> sel(k), idx(n);
+  for (int b = 0; b < sms; ++b) {
+    CHECK(cudaMemcpy(sel.data(), selected + size_t(b) * k, k * 4, cudaMemcpyDeviceToHost));
+    for (int i = 0; i < n; ++i) idx[i] = i;
+    const float* row = host.data() + size_t(b) * n;
+    std::stable_sort(idx.begin(), idx.end(), [&](int x, int y) { return row[x] > row[y]; });
+    std::vector<int> expect(idx.begin(), idx.begin() + k);
+    std::sort(expect.begin(), expect.end());
+    ok = ok && expect == sel;
+  }
+  std::printf("n %4d k %3d whole selection, %-21s: median %6lld, max %6lld cycles, %s\n", n, k,
+              name, cyc[sms / 2], cyc.back(), ok ? "every CTA's selection ok" : "SELECTION WRONG");
+}
+
+int main() {
+  int sms = 0;
+  CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  std::mt19937 gen(7);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  long long* stamps = nullptr;
+  CHECK(cudaMalloc(&stamps, size_t(sms) * kMaxStamps * 8));
+  int* selected = nullptr;
+  CHECK(cudaMalloc(&selected, size_t(sms) * 4096 * 4));
+  const int cases[][2] = {{512, 64}, {2048, 256}, {64, 8}};
+  for (const auto& c : cases) {
+    std::vector<float> host(size_t(sms) * c[0]);
+    for (float& x : host) x = 4.f + normal(gen);
+    float* scores = nullptr;
+    CHECK(cudaMalloc(&scores, host.size() * 4));
+    CHECK(cudaMemcpy(scores, host.data(), host.size() * 4, cudaMemcpyHostToDevice));
+    run_whole<true>("cta_select_topk", host, scores, c[0], c[1], sms, stamps, selected);
+    run_whole<false>("warp_select_topk", host, scores, c[0], c[1], sms, stamps, selected);
+    if (c[0] > kThreads * kKeysPerThread) continue;  // the stamped copy takes one tile
+    run<kMatch>("match", scores, c[0], c[1], sms, stamps);
+    run<kPlain>("plain", scores, c[0], c[1], sms, stamps);
+    run<kNone>("none", scores, c[0], c[1], sms, stamps);
+    CHECK(cudaFree(scores));
+  }
+  return 0;
+}
