@@ -4,6 +4,8 @@
 // variants of the histogram adds:
 //   match: as shipped (lanes with the same digit aggregated by __match_any_sync, one atomic each)
 //   plain: one shared atomicAdd per key, no match
+//   lead:  the lanes holding lane 0's digit add once through lane 0 (shfl + ballot), the others
+//          one atomicAdd each
 //   none:  no adds at all (timing skeleton only: the selection is wrong)
 // and the whole selection, cta_select_topk (all 128 threads) against warp_select_topk (warp 0
 // alone, the count passed to the CTA through shared memory), warm code, checked against a sort.
@@ -20,7 +22,7 @@
 using namespace triageattention::detail;
 
 constexpr int kThreads = 128, kKeysPerThread = 8, kMaxStamps = 16;
-enum Adds { kMatch = 0, kPlain = 1, kNone = 2 };
+enum Adds { kMatch = 0, kPlain = 1, kNone = 2, kLead = 3 };
 
 template <int kAdds>
 __global__ void __launch_bounds__(kThreads) select_stamped(const float* scores, int n, int k,
@@ -49,13 +51,17 @@ __global__ void __launch_bounds__(kThreads) select_stamped(const float* scores, 
       for (int b = tid; b < 256; b += kThreads) scratch.histogram[b] = 0;
       __syncthreads();
       t[nt++] = clock64();
-      uint32_t digit[kKeysPerThread], peers[kKeysPerThread];
+      uint32_t digit[kKeysPerThread], peers[kKeysPerThread], lead[kKeysPerThread];
 #pragma unroll
       for (int j = 0; j < kKeysPerThread; ++j) {
         if (j >= per) break;
         const bool in = key[j] != kNotCandidate && (key[j] & mask) == prefix;
         digit[j] = in ? (key[j] >> shift) & 255u : 256u;
         if (kAdds == kMatch) peers[j] = __match_any_sync(0xffffffffu, digit[j]);
+        if (kAdds == kLead) {
+          lead[j] = __shfl_sync(0xffffffffu, digit[j], 0);
+          peers[j] = __ballot_sync(0xffffffffu, digit[j] == lead[j]);
+        }
       }
 #pragma unroll
       for (int j = 0; j < kKeysPerThread; ++j) {
@@ -63,6 +69,11 @@ __global__ void __launch_bounds__(kThreads) select_stamped(const float* scores, 
         if (kAdds == kMatch && digit[j] < 256u && lane == __ffs(peers[j]) - 1)
           atomicAdd(&scratch.histogram[digit[j]], __popc(peers[j]));
         if (kAdds == kPlain && digit[j] < 256u) atomicAdd(&scratch.histogram[digit[j]], 1u);
+        if (kAdds == kLead) {
+          if (lane == 0 && lead[j] < 256u) atomicAdd(&scratch.histogram[lead[j]], __popc(peers[j]));
+          else if (digit[j] != lead[j] && digit[j] < 256u)
+            atomicAdd(&scratch.histogram[digit[j]], 1u);
+        }
       }
       __syncthreads();
       t[nt++] = clock64();
@@ -194,6 +205,7 @@ int main() {
     if (c[0] > kThreads * kKeysPerThread) continue;  // the stamped copy takes one tile
     run<kMatch>("match", scores, c[0], c[1], sms, stamps);
     run<kPlain>("plain", scores, c[0], c[1], sms, stamps);
+    run<kLead>("lead", scores, c[0], c[1], sms, stamps);
     run<kNone>("none", scores, c[0], c[1], sms, stamps);
     CHECK(cudaFree(scores));
   }
