@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Prepared in session 13 for the next session's first device call (session 13's second call
+# never started: its device time went to refused starts), from the repository root, with carry
+# ["third_party"], about 400 s:
+#   bash docs/results/2026-12-06-h100-session13/next_run.sh
+# The decode selection's radix select without __match_any_sync (OPTIMIZATION_LOG decode step 16).
+# 1. select_phases.cu: per-pass cycles of the select with match / plain / lane-0-aggregated /
+#    no adds, and cta_select_topk against warp_select_topk.
+# 2. select_bench.cu compiled against this tree (a) and the candidates p and x: the whole select,
+#    every CTA checked against a sort.
+# 3. One-config builds of a, p (cand_p.patch: plain shared atomics), x (cand_x.patch: lane 0's
+#    digit aggregated, the others plain) and w (cand_w.patch: warp 0 alone, warp_select_topk), and
+#    the full build of x; two A/B rounds of the decode benchmarks.
+# 4. The fastest candidate at B8/32k, if it beats a by more than 1%: its full build (x's is
+#    ready), ctest Decode*, test_decode.py, memcheck on Decode*.
+# Every step packs $OUT/results.tgz.
+R=$PWD; L=$OUT/logs; H=$R/docs/results/2026-12-06-h100-session13; mkdir -p $L
+pack() { tar czf $OUT/results.tgz -C $OUT logs; }
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader > $L/device.txt
+source scripts/ab_tree.sh
+start=$(date +%s)
+for v in p w x; do patched_copy $R/build/src_$v $H/cand_$v.patch; done
+(cd $R/build/src_x && STEPS="build" LOG_DIR=$L/full_x bash scripts/gpu_check.sh > $L/full_build_x.txt 2>&1) &
+for v in p w x; do one_config_build $R/build/src_$v $R/build/site_$v 64 > $L/build_$v.log 2>&1 & done
+one_config_build $R $R/build/site_a 64 > $L/build_a.log 2>&1 &
+nvcc -arch=sm_90a -O3 -std=c++17 -I csrc -o $OUT/select_phases $H/select_phases.cu && \
+  $OUT/select_phases > $L/select_phases.txt 2>&1
+for v in a p x; do
+  inc=$R/csrc; [ $v != a ] && inc=$R/build/src_$v/csrc
+  nvcc -arch=sm_90a -O3 -std=c++17 -I $inc -o $OUT/select_bench_$v $H/select_bench.cu && \
+    $OUT/select_bench_$v > $L/select_bench_$v.txt 2>&1
+done
+rm -f $OUT/select_phases $OUT/select_bench_*
+pack
+wait
+echo "builds: $(( $(date +%s) - start )) s" | tee $L/times.txt
+pack
+for r in 1 2; do
+  decode_ab_round $r $L $R/build/site_x $R/build/site_p $R/build/site_w $R/build/site_a
+  pack
+done
+v=$(awk -F'|' '$2 ~ /B8 / {t[substr($1, 1, 1)] += $4}
+  END {w = "x"; if (t["p"] < t[w]) w = "p"; if (t["w"] < t[w]) w = "w";
+       print t[w] < 0.99 * t["a"] ? w : "none"}' $L/decode_ab.txt)
+echo "tests on: $v" | tee -a $L/times.txt
+[ $v != none ] && {
+  cd $R/build/src_$v
+  [ $v != x ] && STEPS="build" LOG_DIR=$L/full_$v bash scripts/gpu_check.sh > $L/full_build_$v.txt 2>&1
+  timeout 60 ctest --test-dir build/gpu -R "Decode" --output-on-failure -j 4 > $L/ctest_$v.txt 2>&1
+  echo "ctest $v rc=$? $(grep 'tests passed' $L/ctest_$v.txt)" | tee -a $L/times.txt
+  timeout 90 python3 -m pytest tests/python/test_decode.py -q -x > $L/pytest_$v.txt 2>&1
+  echo "pytest $v rc=$? $(tail -n 1 $L/pytest_$v.txt)" | tee -a $L/times.txt
+  pack
+  timeout 90 compute-sanitizer --tool memcheck --error-exitcode 1 build/gpu/tests/triageattention_tests \
+    --gtest_filter='Decode*' --gtest_brief=1 > $L/memcheck_$v.txt 2>&1
+  echo "memcheck $v rc=$? $(grep 'ERROR SUMMARY' $L/memcheck_$v.txt)" | tee -a $L/times.txt
+  pack
+}
+cd $R
+echo "all done: $(( $(date +%s) - start )) s" | tee -a $L/times.txt
+pack
+cat $L/select_phases.txt
+grep "rep 2" $L/select_bench_*.txt
+cut -c1-150 $L/decode_ab.txt
+grep -E " B  8 ctx  32768 filled  32768| B  1 ctx 131072" $L/select_ab.txt
