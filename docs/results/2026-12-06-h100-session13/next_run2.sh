@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Prepared in session 13 for a second device call of the next session (after next_run.sh), from
+# the repository root, with carry ["third_party"], about 350 s:
+#   bash docs/results/2026-12-06-h100-session13/next_run2.sh
+# Candidate m (cand_m.patch, OPTIMIZATION_LOG decode step 17): the splits of a row block run as
+# one thread-block cluster when they are at most 8, keep their partials in shared memory and
+# merge them through distributed shared memory (no arrival counter, no partials in global
+# memory, no memset before a dense decode); more splits merge through the workspace as before.
+# 1. Full build of m (tests) and one-config builds of this tree (a) and m, in parallel.
+# 2. Two A/B rounds of the decode benchmarks (sparse and dense rows).
+# 3. On m: ctest Decode*, test_decode.py, memcheck on Decode*, racecheck and synccheck on
+#    Decode.ManySplits* (both merge forms) and Decode.OtherPageSizes*.
+# Every step packs $OUT/results.tgz.
+R=$PWD; L=$OUT/logs; H=$R/docs/results/2026-12-06-h100-session13; mkdir -p $L
+pack() { tar czf $OUT/results.tgz -C $OUT logs; }
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader > $L/device.txt
+source scripts/ab_tree.sh
+start=$(date +%s)
+patched_copy $R/build/src_m $H/cand_m.patch
+(cd $R/build/src_m && STEPS="build" LOG_DIR=$L/full_m bash scripts/gpu_check.sh > $L/full_build_m.txt 2>&1) &
+one_config_build $R/build/src_m $R/build/site_m 64 > $L/build_m.log 2>&1 &
+one_config_build $R $R/build/site_a 64 > $L/build_a.log 2>&1 &
+wait
+echo "builds: $(( $(date +%s) - start )) s" | tee $L/times.txt
+tail -n 1 $L/full_build_m.txt
+pack
+for r in 1 2; do
+  decode_ab_round $r $L $R/build/site_m $R/build/site_a
+  for v in m a; do
+    grep -E "TriageAttention sparse_decode \(dense" $L/decode_$v$r.md | cut -c1-200 \
+      | sed "s/^/$v$r /" >> $L/decode_dense_ab.txt
+  done
+  pack
+done
+cd $R/build/src_m
+timeout 60 ctest --test-dir build/gpu -R "Decode" --output-on-failure -j 4 > $L/ctest_m.txt 2>&1
+echo "ctest m rc=$? $(grep 'tests passed' $L/ctest_m.txt)" | tee -a $L/times.txt
+timeout 120 python3 -m pytest tests/python/test_decode.py -q -x > $L/pytest_m.txt 2>&1
+echo "pytest m rc=$? $(tail -n 1 $L/pytest_m.txt)" | tee -a $L/times.txt
+pack
+timeout 90 compute-sanitizer --tool memcheck --error-exitcode 1 build/gpu/tests/triageattention_tests \
+  --gtest_filter='Decode*' --gtest_brief=1 > $L/memcheck_m.txt 2>&1
+echo "memcheck m rc=$? $(grep 'ERROR SUMMARY' $L/memcheck_m.txt)" | tee -a $L/times.txt
+for tool in racecheck synccheck; do
+  timeout 90 compute-sanitizer --tool $tool --error-exitcode 1 build/gpu/tests/triageattention_tests \
+    --gtest_filter='Decode.ManySplits*:Decode.OtherPageSizes*' --gtest_brief=1 > $L/${tool}_m.txt 2>&1
+  echo "$tool m rc=$? $(grep 'ERROR SUMMARY' $L/${tool}_m.txt | tail -n 1)" | tee -a $L/times.txt
+done
+cd $R
+echo "all done: $(( $(date +%s) - start )) s" | tee -a $L/times.txt
+pack
+cut -c1-150 $L/decode_ab.txt $L/decode_dense_ab.txt
