@@ -5,9 +5,9 @@
 #   bash docs/results/2026-12-06-h100-session13/next_run.sh
 # The decode selection's radix select without __match_any_sync (OPTIMIZATION_LOG decode step 16).
 # 1. select_phases.cu: per-pass cycles of the select with match / plain / lane-0-aggregated /
-#    no adds, and cta_select_topk against warp_select_topk.
-# 2. select_bench.cu compiled against this tree (a) and the candidates p and x: the whole select,
-#    every CTA checked against a sort.
+#    no adds.
+# 2. select_bench.cu compiled against this tree (a) and the candidates p and x: the whole select
+#    (cta_select_topk, and warp_select_topk on one warp), every CTA checked against a sort.
 # 3. One-config builds of a, p (cand_p.patch: plain shared atomics), x (cand_x.patch: lane 0's
 #    digit aggregated, the others plain) and w (cand_w.patch: warp 0 alone, warp_select_topk), and
 #    the full build of x; two A/B rounds of the decode benchmarks.
@@ -44,16 +44,9 @@ v=$(awk -F'|' '$2 ~ /B8 / {t[substr($1, 1, 1)] += $4}
        print t[w] < 0.99 * t["a"] ? w : "none"}' $L/decode_ab.txt)
 echo "tests on: $v" | tee -a $L/times.txt
 [ $v != none ] && {
-  cd $R/build/src_$v
-  [ $v != x ] && STEPS="build" LOG_DIR=$L/full_$v bash scripts/gpu_check.sh > $L/full_build_$v.txt 2>&1
-  timeout 60 ctest --test-dir build/gpu -R "Decode" --output-on-failure -j 4 > $L/ctest_$v.txt 2>&1
-  echo "ctest $v rc=$? $(grep 'tests passed' $L/ctest_$v.txt)" | tee -a $L/times.txt
-  timeout 90 python3 -m pytest tests/python/test_decode.py -q -x > $L/pytest_$v.txt 2>&1
-  echo "pytest $v rc=$? $(tail -n 1 $L/pytest_$v.txt)" | tee -a $L/times.txt
-  pack
-  timeout 90 compute-sanitizer --tool memcheck --error-exitcode 1 build/gpu/tests/triageattention_tests \
-    --gtest_filter='Decode*' --gtest_brief=1 > $L/memcheck_$v.txt 2>&1
-  echo "memcheck $v rc=$? $(grep 'ERROR SUMMARY' $L/memcheck_$v.txt)" | tee -a $L/times.txt
+  [ $v != x ] && (cd $R/build/src_$v && STEPS="build" LOG_DIR=$L/full_$v \
+    bash scripts/gpu_check.sh > $L/full_build_$v.txt 2>&1)
+  decode_checks $R/build/src_$v $L $v
   pack
 }
 cd $R

@@ -32,15 +32,9 @@ for r in 1 2; do
   done
   pack
 done
-cd $R/build/src_m
-timeout 60 ctest --test-dir build/gpu -R "Decode" --output-on-failure -j 4 > $L/ctest_m.txt 2>&1
-echo "ctest m rc=$? $(grep 'tests passed' $L/ctest_m.txt)" | tee -a $L/times.txt
-timeout 120 python3 -m pytest tests/python/test_decode.py -q -x > $L/pytest_m.txt 2>&1
-echo "pytest m rc=$? $(tail -n 1 $L/pytest_m.txt)" | tee -a $L/times.txt
+decode_checks $R/build/src_m $L m
 pack
-timeout 90 compute-sanitizer --tool memcheck --error-exitcode 1 build/gpu/tests/triageattention_tests \
-  --gtest_filter='Decode*' --gtest_brief=1 > $L/memcheck_m.txt 2>&1
-echo "memcheck m rc=$? $(grep 'ERROR SUMMARY' $L/memcheck_m.txt)" | tee -a $L/times.txt
+cd $R/build/src_m
 for tool in racecheck synccheck; do
   timeout 90 compute-sanitizer --tool $tool --error-exitcode 1 build/gpu/tests/triageattention_tests \
     --gtest_filter='Decode.ManySplits*:Decode.OtherPageSizes*' --gtest_brief=1 > $L/${tool}_m.txt 2>&1

@@ -7,8 +7,7 @@
 //   lead:  the lanes holding lane 0's digit add once through lane 0 (shfl + ballot), the others
 //          one atomicAdd each
 //   none:  no adds at all (timing skeleton only: the selection is wrong)
-// and the whole selection, cta_select_topk (all 128 threads) against warp_select_topk (warp 0
-// alone, the count passed to the CTA through shared memory), warm code, checked against a sort.
+// (select_bench.cu times the whole selection, cta_select_topk against warp_select_topk.)
 // Build: nvcc -arch=sm_90a -O3 -std=c++17 -I csrc -o select_phases select_phases.cu
 #include <algorithm>
 #include <cstdio>
@@ -98,40 +97,6 @@ __global__ void __launch_bounds__(kThreads) select_stamped(const float* scores, 
       stamps[int64_t(blockIdx.x) * kMaxStamps + i] = i < nt ? t[i] - t[0] : -1;
 }
 
-template <bool kWholeCta>
-__global__ void __launch_bounds__(kThreads) select_whole(const float* scores, int n, int k,
-                                                         long long* cycles, int* selected) {
-  __shared__ uint32_t keys[4096];
-  __shared__ int out[4096];
-  __shared__ CtaSelectScratch scratch;
-  __shared__ uint32_t warp_histogram[256];
-  __shared__ int s_count;
-  for (int i = threadIdx.x; i < n; i += kThreads)
-    keys[i] = score_key(scores[int64_t(blockIdx.x) * n + i]);
-  long long t0 = 0, t1 = 0;
-  int count = 0;
-  const auto key_of = [&](int i) { return keys[i]; };
-  const auto write = [&](int pos, int i) { out[pos] = i; };
-  for (int call = 0; call < 2; ++call) {  // the second call is timed (warm code)
-    __syncthreads();
-    t0 = clock64();
-    if (kWholeCta) {
-      count = cta_select_topk<kKeysPerThread>(key_of, n, k, scratch, write);
-    } else {
-      if (threadIdx.x < 32) {
-        const int c = warp_select_topk(key_of, n, k, warp_histogram, write);
-        if (threadIdx.x == 0) s_count = c;
-      }
-      __syncthreads();
-      count = s_count;
-    }
-    __syncthreads();
-    t1 = clock64();
-  }
-  if (threadIdx.x == 0) cycles[blockIdx.x] = t1 - t0;
-  for (int i = threadIdx.x; i < count; i += kThreads) selected[int64_t(blockIdx.x) * k + i] = out[i];
-}
-
 #define CHECK(call)                                                              \
   do {                                                                           \
     cudaError_t e = (call);                                                      \
@@ -160,30 +125,6 @@ void run(const char* name, const float* scores, int n, int k, int sms, long long
   std::printf("\n");
 }
 
-template <bool kWholeCta>
-void run_whole(const char* name, const std::vector<float>& host, const float* scores, int n,
-               int k, int sms, long long* cycles, int* selected) {
-  select_whole<kWholeCta><<<sms, kThreads>>>(scores, n, k, cycles, selected);
-  CHECK(cudaGetLastError());
-  CHECK(cudaDeviceSynchronize());
-  std::vector<long long> cyc(sms);
-  CHECK(cudaMemcpy(cyc.data(), cycles, sms * 8, cudaMemcpyDeviceToHost));
-  std::sort(cyc.begin(), cyc.end());
-  bool ok = true;
-  std::vector<int> sel(k), idx(n);
-  for (int b = 0; b < sms; ++b) {
-    CHECK(cudaMemcpy(sel.data(), selected + size_t(b) * k, k * 4, cudaMemcpyDeviceToHost));
-    for (int i = 0; i < n; ++i) idx[i] = i;
-    const float* row = host.data() + size_t(b) * n;
-    std::stable_sort(idx.begin(), idx.end(), [&](int x, int y) { return row[x] > row[y]; });
-    std::vector<int> expect(idx.begin(), idx.begin() + k);
-    std::sort(expect.begin(), expect.end());
-    ok = ok && expect == sel;
-  }
-  std::printf("n %4d k %3d whole selection, %-21s: median %6lld, max %6lld cycles, %s\n", n, k,
-              name, cyc[sms / 2], cyc.back(), ok ? "every CTA's selection ok" : "SELECTION WRONG");
-}
-
 int main() {
   int sms = 0;
   CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
@@ -191,18 +132,13 @@ int main() {
   std::normal_distribution<float> normal(0.f, 1.f);
   long long* stamps = nullptr;
   CHECK(cudaMalloc(&stamps, size_t(sms) * kMaxStamps * 8));
-  int* selected = nullptr;
-  CHECK(cudaMalloc(&selected, size_t(sms) * 4096 * 4));
-  const int cases[][2] = {{512, 64}, {2048, 256}, {64, 8}};
+  const int cases[][2] = {{512, 64}, {64, 8}};
   for (const auto& c : cases) {
     std::vector<float> host(size_t(sms) * c[0]);
     for (float& x : host) x = 4.f + normal(gen);
     float* scores = nullptr;
     CHECK(cudaMalloc(&scores, host.size() * 4));
     CHECK(cudaMemcpy(scores, host.data(), host.size() * 4, cudaMemcpyHostToDevice));
-    run_whole<true>("cta_select_topk", host, scores, c[0], c[1], sms, stamps, selected);
-    run_whole<false>("warp_select_topk", host, scores, c[0], c[1], sms, stamps, selected);
-    if (c[0] > kThreads * kKeysPerThread) continue;  // the stamped copy takes one tile
     run<kMatch>("match", scores, c[0], c[1], sms, stamps);
     run<kPlain>("plain", scores, c[0], c[1], sms, stamps);
     run<kLead>("lead", scores, c[0], c[1], sms, stamps);
