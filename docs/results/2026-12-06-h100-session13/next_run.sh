@@ -23,11 +23,11 @@ for v in p w x; do patched_copy $R/build/src_$v $H/cand_$v.patch; done
 (cd $R/build/src_x && STEPS="build" LOG_DIR=$L/full_x bash scripts/gpu_check.sh > $L/full_build_x.txt 2>&1) &
 for v in p w x; do one_config_build $R/build/src_$v $R/build/site_$v 64 > $L/build_$v.log 2>&1 & done
 one_config_build $R $R/build/site_a 64 > $L/build_a.log 2>&1 &
-nvcc -arch=sm_90a -O3 -std=c++17 -I csrc -o $OUT/select_phases $H/select_phases.cu && \
+nvcc -arch=sm_90a -O3 -std=c++17 -I csrc -I include -o $OUT/select_phases $H/select_phases.cu && \
   $OUT/select_phases > $L/select_phases.txt 2>&1
 for v in a p x; do
   inc=$R/csrc; [ $v != a ] && inc=$R/build/src_$v/csrc
-  nvcc -arch=sm_90a -O3 -std=c++17 -I $inc -o $OUT/select_bench_$v $H/select_bench.cu && \
+  nvcc -arch=sm_90a -O3 -std=c++17 -I $inc -I include -o $OUT/select_bench_$v $H/select_bench.cu && \
     $OUT/select_bench_$v > $L/select_bench_$v.txt 2>&1
 done
 rm -f $OUT/select_phases $OUT/select_bench_*

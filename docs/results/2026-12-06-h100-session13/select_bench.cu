@@ -5,8 +5,8 @@
 //   first call: cold instruction caches (the code comes from L2 or DRAM);
 //   second call: the same instructions again, now cached.
 // Random scores (normal), so the radix passes run as they do on real page scores.
-// Build: nvcc -arch=sm_90a -O3 -std=c++17 -I csrc -o select_bench select_bench.cu (with -I of a
-// patched tree's csrc, it times that tree's select).
+// Build: nvcc -arch=sm_90a -O3 -std=c++17 -I csrc -I include -o select_bench select_bench.cu
+// (with -I of a patched tree's csrc first, it times that tree's select).
 #include <algorithm>
 #include <cstdio>
 #include <random>
@@ -14,6 +14,7 @@
 
 #include <cuda_runtime.h>
 
+#include "common/cuda_check.h"
 #include "common/radix_topk.cuh"
 
 using namespace triageattention::detail;
@@ -55,17 +56,9 @@ __global__ void __launch_bounds__(kThreads) select_twice(const float* scores, in
     cycles[2 * blockIdx.x] = stamp[1] - stamp[0];
     cycles[2 * blockIdx.x + 1] = stamp[2] - stamp[1];
   }
-  for (int i = threadIdx.x; i < count; i += kThreads) selected[int64_t(blockIdx.x) * k + i] = out[i];
+  for (int i = threadIdx.x; i < count; i += kThreads)
+    selected[int64_t(blockIdx.x) * k + i] = out[i];
 }
-
-#define CHECK(call)                                                              \
-  do {                                                                           \
-    cudaError_t e = (call);                                                      \
-    if (e != cudaSuccess) {                                                      \
-      std::printf("%s failed: %s\n", #call, cudaGetErrorString(e));              \
-      std::exit(1);                                                              \
-    }                                                                            \
-  } while (0)
 
 // Three repetitions, each after an L2 flush: median and largest cycles of the first and the
 // second call over the CTAs, and every CTA's selection against a sort on the host.
@@ -74,12 +67,12 @@ void time_select(const char* name, const std::vector<float>& host, const float* 
                  int k, int sms, void* flush, size_t flush_bytes, long long* cycles,
                  int* selected) {
   for (int rep = 0; rep < 3; ++rep) {
-    CHECK(cudaMemset(flush, rep, flush_bytes));  // evicts the code and data from L2
+    TA_CUDA_CHECK(cudaMemset(flush, rep, flush_bytes));  // evicts the code and data from L2
     select_twice<kWholeCta><<<sms, kThreads>>>(scores, n, k, cycles, selected);
-    CHECK(cudaGetLastError());
-    CHECK(cudaDeviceSynchronize());
+    TA_CUDA_CHECK(cudaGetLastError());
+    TA_CUDA_CHECK(cudaDeviceSynchronize());
     std::vector<long long> cyc(size_t(sms) * 2);
-    CHECK(cudaMemcpy(cyc.data(), cycles, cyc.size() * 8, cudaMemcpyDeviceToHost));
+    TA_CUDA_CHECK(cudaMemcpy(cyc.data(), cycles, cyc.size() * 8, cudaMemcpyDeviceToHost));
     std::vector<long long> first, second;
     for (int b = 0; b < sms; ++b) {
       first.push_back(cyc[2 * b]);
@@ -90,7 +83,8 @@ void time_select(const char* name, const std::vector<float>& host, const float* 
     bool ok = true;
     std::vector<int> sel(k), idx(n);
     for (int b = 0; b < sms; ++b) {
-      CHECK(cudaMemcpy(sel.data(), selected + size_t(b) * k, k * 4, cudaMemcpyDeviceToHost));
+      TA_CUDA_CHECK(
+          cudaMemcpy(sel.data(), selected + size_t(b) * k, k * 4, cudaMemcpyDeviceToHost));
       const float* row = host.data() + size_t(b) * n;
       for (int i = 0; i < n; ++i) idx[i] = i;
       std::stable_sort(idx.begin(), idx.end(), [&](int x, int y) { return row[x] > row[y]; });
@@ -106,12 +100,12 @@ void time_select(const char* name, const std::vector<float>& host, const float* 
 
 int main() {
   int sms = 0;
-  CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  TA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   std::mt19937 gen(7);
   std::normal_distribution<float> normal(0.f, 1.f);
   void* flush = nullptr;
   const size_t flush_bytes = size_t(256) << 20;
-  CHECK(cudaMalloc(&flush, flush_bytes));
+  TA_CUDA_CHECK(cudaMalloc(&flush, flush_bytes));
   const int cases[][2] = {{512, 64}, {2048, 256}, {64, 8}};
   std::printf("cycles of the select, %d CTAs of %d threads, median / max over CTAs\n", sms,
               kThreads);
@@ -122,17 +116,17 @@ int main() {
     float* scores = nullptr;
     long long* cycles = nullptr;
     int* selected = nullptr;
-    CHECK(cudaMalloc(&scores, host.size() * 4));
-    CHECK(cudaMalloc(&cycles, size_t(sms) * 2 * 8));
-    CHECK(cudaMalloc(&selected, size_t(sms) * k * 4));
-    CHECK(cudaMemcpy(scores, host.data(), host.size() * 4, cudaMemcpyHostToDevice));
+    TA_CUDA_CHECK(cudaMalloc(&scores, host.size() * 4));
+    TA_CUDA_CHECK(cudaMalloc(&cycles, size_t(sms) * 2 * 8));
+    TA_CUDA_CHECK(cudaMalloc(&selected, size_t(sms) * k * 4));
+    TA_CUDA_CHECK(cudaMemcpy(scores, host.data(), host.size() * 4, cudaMemcpyHostToDevice));
     time_select<true>("cta_select_topk", host, scores, n, k, sms, flush, flush_bytes, cycles,
                       selected);
     time_select<false>("warp_select_topk", host, scores, n, k, sms, flush, flush_bytes, cycles,
                        selected);
-    CHECK(cudaFree(scores));
-    CHECK(cudaFree(cycles));
-    CHECK(cudaFree(selected));
+    TA_CUDA_CHECK(cudaFree(scores));
+    TA_CUDA_CHECK(cudaFree(cycles));
+    TA_CUDA_CHECK(cudaFree(selected));
   }
   return 0;
 }

@@ -8,7 +8,7 @@
 //          one atomicAdd each
 //   none:  no adds at all (timing skeleton only: the selection is wrong)
 // (select_bench.cu times the whole selection, cta_select_topk against warp_select_topk.)
-// Build: nvcc -arch=sm_90a -O3 -std=c++17 -I csrc -o select_phases select_phases.cu
+// Build: nvcc -arch=sm_90a -O3 -std=c++17 -I csrc -I include -o select_phases select_phases.cu
 #include <algorithm>
 #include <cstdio>
 #include <random>
@@ -16,6 +16,7 @@
 
 #include <cuda_runtime.h>
 
+#include "common/cuda_check.h"
 #include "common/radix_topk.cuh"
 
 using namespace triageattention::detail;
@@ -97,22 +98,13 @@ __global__ void __launch_bounds__(kThreads) select_stamped(const float* scores, 
       stamps[int64_t(blockIdx.x) * kMaxStamps + i] = i < nt ? t[i] - t[0] : -1;
 }
 
-#define CHECK(call)                                                              \
-  do {                                                                           \
-    cudaError_t e = (call);                                                      \
-    if (e != cudaSuccess) {                                                      \
-      std::printf("%s failed: %s\n", #call, cudaGetErrorString(e));              \
-      std::exit(1);                                                              \
-    }                                                                            \
-  } while (0)
-
 template <int kAdds>
 void run(const char* name, const float* scores, int n, int k, int sms, long long* stamps) {
   select_stamped<kAdds><<<sms, kThreads>>>(scores, n, k, stamps);
-  CHECK(cudaGetLastError());
-  CHECK(cudaDeviceSynchronize());
+  TA_CUDA_CHECK(cudaGetLastError());
+  TA_CUDA_CHECK(cudaDeviceSynchronize());
   std::vector<long long> s(size_t(sms) * kMaxStamps);
-  CHECK(cudaMemcpy(s.data(), stamps, s.size() * 8, cudaMemcpyDeviceToHost));
+  TA_CUDA_CHECK(cudaMemcpy(s.data(), stamps, s.size() * 8, cudaMemcpyDeviceToHost));
   std::printf("n %4d k %3d %-5s (CTA-median cycles from the start; per pass: cleared, added, "
               "digit):", n, k, name);
   for (int i = 1; i < kMaxStamps; ++i) {
@@ -127,23 +119,23 @@ void run(const char* name, const float* scores, int n, int k, int sms, long long
 
 int main() {
   int sms = 0;
-  CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  TA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   std::mt19937 gen(7);
   std::normal_distribution<float> normal(0.f, 1.f);
   long long* stamps = nullptr;
-  CHECK(cudaMalloc(&stamps, size_t(sms) * kMaxStamps * 8));
+  TA_CUDA_CHECK(cudaMalloc(&stamps, size_t(sms) * kMaxStamps * 8));
   const int cases[][2] = {{512, 64}, {64, 8}};
   for (const auto& c : cases) {
     std::vector<float> host(size_t(sms) * c[0]);
     for (float& x : host) x = 4.f + normal(gen);
     float* scores = nullptr;
-    CHECK(cudaMalloc(&scores, host.size() * 4));
-    CHECK(cudaMemcpy(scores, host.data(), host.size() * 4, cudaMemcpyHostToDevice));
+    TA_CUDA_CHECK(cudaMalloc(&scores, host.size() * 4));
+    TA_CUDA_CHECK(cudaMemcpy(scores, host.data(), host.size() * 4, cudaMemcpyHostToDevice));
     run<kMatch>("match", scores, c[0], c[1], sms, stamps);
     run<kPlain>("plain", scores, c[0], c[1], sms, stamps);
     run<kLead>("lead", scores, c[0], c[1], sms, stamps);
     run<kNone>("none", scores, c[0], c[1], sms, stamps);
-    CHECK(cudaFree(scores));
+    TA_CUDA_CHECK(cudaFree(scores));
   }
   return 0;
 }
