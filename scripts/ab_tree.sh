@@ -5,7 +5,7 @@
 #                                                       # sizes, installed into build/site_x
 # Each one-config build then runs from PYTHONPATH=build/site_x beside the others;
 #   decode_ab_round 1 logs build/site_a build/site_x   # one round of the decode benchmarks
-#   decode_checks build/src_x logs x                   # the decode tests of a full build
+#   decode_triage_checks build/src_x logs x            # decode and triage tests of a full build
 patched_copy() {
   rm -rf "$1"
   mkdir -p "$1"
@@ -36,20 +36,21 @@ decode_ab_round() {
     sed "s/^/$v$round /" "$logs/select_$v$round.txt" >> "$logs/select_ab.txt"
   done
 }
-# The decode tests of a tree built in full by gpu_check.sh's build step (build/gpu, its package
-# installed), from its folder $1, logs in $2 tagged $3: ctest Decode*, test_decode.py and
-# memcheck on Decode*, each rc also appended to $2/times.txt.
-decode_checks() {
+# The tests of the selection's users (decode and triage share radix_topk.cuh) in a tree built in
+# full by gpu_check.sh's build step (build/gpu, its package installed), from its folder $1, logs
+# in $2 tagged $3: ctest Decode* and Triage*, test_decode.py and test_triage.py, memcheck on both
+# C++ groups, each rc also appended to $2/times.txt.
+decode_triage_checks() {
   local logs=$2 v=$3
   (
     cd "$1" || exit 1
-    timeout 60 ctest --test-dir build/gpu -R "Decode" --output-on-failure -j 4 \
+    timeout 60 ctest --test-dir build/gpu -R "Decode|Triage" --output-on-failure -j 4 \
       > "$logs/ctest_$v.txt" 2>&1
     echo "ctest $v rc=$? $(grep 'tests passed' "$logs/ctest_$v.txt")"
-    timeout 120 python3 -m pytest tests/python/test_decode.py -q -x > "$logs/pytest_$v.txt" 2>&1
+    timeout 180 python3 -m pytest tests/python/test_decode.py tests/python/test_triage.py -q -x > "$logs/pytest_$v.txt" 2>&1
     echo "pytest $v rc=$? $(tail -n 1 "$logs/pytest_$v.txt")"
-    timeout 90 compute-sanitizer --tool memcheck --error-exitcode 1 \
-      build/gpu/tests/triageattention_tests --gtest_filter='Decode*' --gtest_brief=1 \
+    timeout 150 compute-sanitizer --tool memcheck --error-exitcode 1 \
+      build/gpu/tests/triageattention_tests --gtest_filter='Decode*:Triage*' --gtest_brief=1 \
       > "$logs/memcheck_$v.txt" 2>&1
     echo "memcheck $v rc=$? $(grep 'ERROR SUMMARY' "$logs/memcheck_$v.txt")"
   ) | tee -a "$logs/times.txt"

@@ -46,7 +46,7 @@ echo "tests on: $v" | tee -a $L/times.txt
 [ $v != none ] && {
   [ $v != x ] && (cd $R/build/src_$v && STEPS="build" LOG_DIR=$L/full_$v \
     bash scripts/gpu_check.sh > $L/full_build_$v.txt 2>&1)
-  decode_checks $R/build/src_$v $L $v
+  decode_triage_checks $R/build/src_$v $L $v
   pack
 }
 cd $R

@@ -32,7 +32,7 @@ for r in 1 2; do
   done
   pack
 done
-decode_checks $R/build/src_m $L m
+decode_triage_checks $R/build/src_m $L m
 pack
 cd $R/build/src_m
 for tool in racecheck synccheck; do
