@@ -8,7 +8,8 @@
 # memory, no memset before a dense decode); more splits merge through the workspace as before.
 # 1. Full build of m (tests) and one-config builds of this tree (a) and m, in parallel.
 # 2. Two A/B rounds of the decode benchmarks (sparse and dense rows).
-# 3. On m: ctest Decode*, test_decode.py, memcheck on Decode*, racecheck and synccheck on
+# 3. On m: ctest Decode* and Triage*, test_decode.py and test_triage.py, memcheck on both,
+#    racecheck and synccheck on
 #    Decode.ManySplits* (both merge forms) and Decode.OtherPageSizes*.
 # Every step packs $OUT/results.tgz.
 R=$PWD; L=$OUT/logs; H=$R/docs/results/2026-12-06-h100-session13; mkdir -p $L
