@@ -9,8 +9,7 @@
 # 1. Full build of m (tests) and one-config builds of this tree (a) and m, in parallel.
 # 2. Two A/B rounds of the decode benchmarks (sparse and dense rows).
 # 3. On m: ctest Decode* and Triage*, test_decode.py and test_triage.py, memcheck on both,
-#    racecheck and synccheck on
-#    Decode.ManySplits* (both merge forms) and Decode.OtherPageSizes*.
+#    racecheck and synccheck on Decode.ManySplits* (both merge forms) and Decode.OtherPageSizes*.
 # Every step packs $OUT/results.tgz.
 R=$PWD; L=$OUT/logs; H=$R/docs/results/2026-12-06-h100-session13; mkdir -p $L
 pack() { tar czf $OUT/results.tgz -C $OUT logs; }
