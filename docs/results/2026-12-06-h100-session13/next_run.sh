@@ -14,17 +14,17 @@
 #    in session 14 to fit the device time that was left.)
 # 4. The fastest candidate at B8/32k, if it beats a by more than 1%: its full build (x's is
 #    ready), ctest Decode* and Triage*, test_decode.py and test_triage.py, memcheck on both.
-# SHORT=1 (for a call with little device time): x and a only, steps 1-3 without the full build,
-# no step 4.
+# For a call with little device time: CHECKS=0 skips the full build and step 4, CANDS="x" times
+# x against a alone.
 # Every step packs $OUT/results.tgz.
 R=$PWD; L=$OUT/logs; H=$R/docs/results/2026-12-06-h100-session13; mkdir -p $L
 pack() { tar czf $OUT/results.tgz -C $OUT logs; }
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader > $L/device.txt
 source scripts/ab_tree.sh
 start=$(date +%s)
-cands="p x"; [ -n "$SHORT" ] && cands="x"
+cands=${CANDS:-p x}
 for v in $cands; do patched_copy $R/build/src_$v $H/cand_$v.patch; done
-if [ -z "$SHORT" ]; then
+if [ "$CHECKS" != 0 ]; then
   (cd $R/build/src_x && STEPS="build" LOG_DIR=$L/full_x bash scripts/gpu_check.sh > $L/full_build_x.txt 2>&1) &
 fi
 for v in $cands; do one_config_build $R/build/src_$v $R/build/site_$v 64 > $L/build_$v.log 2>&1 & done
@@ -48,7 +48,7 @@ done
 v=$(awk -F'|' '$2 ~ /B8 / {t[substr($1, 1, 1)] += $4}
   END {w = "x"; if (("p" in t) && t["p"] < t[w]) w = "p";
        print t[w] < 0.99 * t["a"] ? w : "none"}' $L/decode_ab.txt)
-[ -n "$SHORT" ] && v=none
+[ "$CHECKS" = 0 ] && v=none
 echo "tests on: $v" | tee -a $L/times.txt
 [ $v != none ] && {
   [ $v != x ] && (cd $R/build/src_$v && STEPS="build" LOG_DIR=$L/full_$v \
