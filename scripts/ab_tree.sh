@@ -1,6 +1,6 @@
 # Helpers for A/B device runs, sourced from the repository root:
 #   source scripts/ab_tree.sh
-#   patched_copy build/src_x some.patch       # this tree (no build/, no .git) with a patch applied
+#   patched_copy build/src_x a.patch [b.patch]  # this tree (no build/, no .git), patches applied
 #   one_config_build build/src_x build/site_x "64;128"  # bf16, D 128, q tile 128, those block
 #                                                       # sizes, installed into build/site_x
 # Each one-config build then runs from PYTHONPATH=build/site_x beside the others;
@@ -10,7 +10,11 @@ patched_copy() {
   rm -rf "$1"
   mkdir -p "$1"
   tar cf - --exclude=./build --exclude=./.git . | tar xf - -C "$1"
-  (cd "$1" && patch -p1 -s < "$2") || echo "PATCH FAILED: $2"
+  local dir=$1 p
+  shift
+  for p in "$@"; do
+    (cd "$dir" && patch -p1 -s < "$p") || echo "PATCH FAILED: $p"
+  done
 }
 one_config_build() {
   python3 -m pip install --no-build-isolation --no-deps -q --target "$2" -Cbuild-dir="$2.bld" \
@@ -20,8 +24,9 @@ one_config_build() {
 }
 # One A/B round of the decode benchmarks over installed one-config builds, logs in $2:
 #   decode_ab_round 1 $OUT/logs build/site_a build/site_r ...
-# Per site (named by the letter after "site_"): bench_decode.py's sparse rows (decode_ab.txt)
-# and select_times.py (select_ab.txt), each line tagged with the site's letter and the round.
+# Per site (named by the letters after "site_"): bench_decode.py's sparse rows (decode_ab.txt),
+# its dense rows (decode_dense_ab.txt) and select_times.py (select_ab.txt), each line tagged with
+# the site's name and the round.
 decode_ab_round() {
   local round=$1 logs=$2 site v
   shift 2
@@ -31,6 +36,8 @@ decode_ab_round() {
       --json "$logs/decode_$v$round.json" > "$logs/decode_$v$round.md" 2> "$logs/decode_$v$round.err"
     grep -E "TriageAttention sparse_decode \(topk" "$logs/decode_$v$round.md" | cut -c1-200 \
       | sed "s/^/$v$round /" | tee -a "$logs/decode_ab.txt"
+    grep -E "TriageAttention sparse_decode \(dense" "$logs/decode_$v$round.md" | cut -c1-200 \
+      | sed "s/^/$v$round /" >> "$logs/decode_dense_ab.txt"
     PYTHONPATH=$site timeout 30 python3 scripts/profile/select_times.py \
       > "$logs/select_$v$round.txt" 2>&1
     sed "s/^/$v$round /" "$logs/select_$v$round.txt" >> "$logs/select_ab.txt"

@@ -26,10 +26,6 @@ tail -n 1 $L/full_build_m.txt
 pack
 for r in 1 2; do
   decode_ab_round $r $L $R/build/site_m $R/build/site_a
-  for v in m a; do
-    grep -E "TriageAttention sparse_decode \(dense" $L/decode_$v$r.md | cut -c1-200 \
-      | sed "s/^/$v$r /" >> $L/decode_dense_ab.txt
-  done
   pack
 done
 decode_triage_checks $R/build/src_m $L m
