@@ -6,7 +6,8 @@
 //   second call: the same instructions again, now cached.
 // Random scores (normal), so the radix passes run as they do on real page scores.
 // Build: nvcc -arch=sm_90a -O3 -std=c++17 -I csrc -I include -o select_bench select_bench.cu
-// (with -I of a patched tree's csrc first, it times that tree's select).
+// (with -I of a patched tree's csrc first, it times that tree's select; -DSELECT_EXCHANGE passes
+// cta_select_topk the exchange buffer of session 14's cand_b.patch, which sorts one-tile rows).
 #include <algorithm>
 #include <cstdio>
 #include <random>
@@ -20,7 +21,7 @@
 using namespace triageattention::detail;
 
 constexpr int kThreads = 128;
-constexpr int kMaxKeys = 4096;
+constexpr int kMaxKeys = 2048;
 
 template <bool kWholeCta>
 __global__ void __launch_bounds__(kThreads) select_twice(const float* scores, int n, int k,
@@ -29,6 +30,9 @@ __global__ void __launch_bounds__(kThreads) select_twice(const float* scores, in
   __shared__ int out[kMaxKeys];
   __shared__ CtaSelectScratch scratch;
   __shared__ int warp_count;
+#ifdef SELECT_EXCHANGE
+  __shared__ uint64_t exchange[2 * kThreads * 8];
+#endif
   for (int i = threadIdx.x; i < n; i += kThreads)
     keys[i] = score_key(scores[int64_t(blockIdx.x) * n + i]);
   const auto key_of = [&](int i) { return keys[i]; };
@@ -40,7 +44,11 @@ __global__ void __launch_bounds__(kThreads) select_twice(const float* scores, in
     __syncthreads();
     stamp[call] = clock64();
     if (kWholeCta) {
+#ifdef SELECT_EXCHANGE
+      count = cta_select_topk<8>(key_of, n, k, scratch, write, exchange);
+#else
       count = cta_select_topk<8>(key_of, n, k, scratch, write);
+#endif
     } else {
       if (threadIdx.x < 32) {
         const int c = warp_select_topk(key_of, n, k, scratch.histogram, write);
@@ -106,7 +114,7 @@ int main() {
   void* flush = nullptr;
   const size_t flush_bytes = size_t(256) << 20;
   TA_CUDA_CHECK(cudaMalloc(&flush, flush_bytes));
-  const int cases[][2] = {{512, 64}, {2048, 256}, {64, 8}};
+  const int cases[][2] = {{512, 64}, {2048, 256}, {64, 8}, {1000, 125}, {300, 37}};
   std::printf("cycles of the select, %d CTAs of %d threads, median / max over CTAs\n", sms,
               kThreads);
   for (const auto& c : cases) {
