@@ -6,6 +6,7 @@
 # Each one-config build then runs from PYTHONPATH=build/site_x beside the others;
 #   decode_ab_round 1 logs build/site_a build/site_x   # one round of the decode benchmarks
 #   decode_triage_checks build/src_x logs x            # decode and triage tests of a full build
+#   split_merge_race_checks build/src_x logs x         # racecheck / synccheck on the split merges
 patched_copy() {
   rm -rf "$1"
   mkdir -p "$1"
@@ -54,11 +55,28 @@ decode_triage_checks() {
     timeout 60 ctest --test-dir build/gpu -R "Decode|Triage" --output-on-failure -j 4 \
       > "$logs/ctest_$v.txt" 2>&1
     echo "ctest $v rc=$? $(grep 'tests passed' "$logs/ctest_$v.txt")"
-    timeout 180 python3 -m pytest tests/python/test_decode.py tests/python/test_triage.py -q -x > "$logs/pytest_$v.txt" 2>&1
+    timeout 180 python3 -m pytest tests/python/test_decode.py tests/python/test_triage.py -q -x \
+      > "$logs/pytest_$v.txt" 2>&1
     echo "pytest $v rc=$? $(tail -n 1 "$logs/pytest_$v.txt")"
     timeout 150 compute-sanitizer --tool memcheck --error-exitcode 1 \
       build/gpu/tests/triageattention_tests --gtest_filter='Decode*:Triage*' --gtest_brief=1 \
       > "$logs/memcheck_$v.txt" 2>&1
     echo "memcheck $v rc=$? $(grep 'ERROR SUMMARY' "$logs/memcheck_$v.txt")"
+  ) | tee -a "$logs/times.txt"
+}
+# racecheck and synccheck on the decode tests whose splits merge (both merge forms) in a tree
+# built as for decode_triage_checks, from its folder $1, logs in $2 tagged $3, each rc also
+# appended to $2/times.txt.
+split_merge_race_checks() {
+  local logs=$2 v=$3 tool
+  (
+    cd "$1" || exit 1
+    for tool in racecheck synccheck; do
+      timeout 90 compute-sanitizer --tool $tool --error-exitcode 1 \
+        build/gpu/tests/triageattention_tests \
+        --gtest_filter='Decode.ManySplits*:Decode.OtherPageSizes*' --gtest_brief=1 \
+        > "$logs/${tool}_$v.txt" 2>&1
+      echo "$tool $v rc=$? $(grep 'ERROR SUMMARY' "$logs/${tool}_$v.txt" | tail -n 1)"
+    done
   ) | tee -a "$logs/times.txt"
 }

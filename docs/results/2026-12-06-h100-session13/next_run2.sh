@@ -30,13 +30,7 @@ for r in 1 2; do
 done
 decode_triage_checks $R/build/src_m $L m
 pack
-cd $R/build/src_m
-for tool in racecheck synccheck; do
-  timeout 90 compute-sanitizer --tool $tool --error-exitcode 1 build/gpu/tests/triageattention_tests \
-    --gtest_filter='Decode.ManySplits*:Decode.OtherPageSizes*' --gtest_brief=1 > $L/${tool}_m.txt 2>&1
-  echo "$tool m rc=$? $(grep 'ERROR SUMMARY' $L/${tool}_m.txt | tail -n 1)" | tee -a $L/times.txt
-done
-cd $R
+split_merge_race_checks $R/build/src_m $L m
 echo "all done: $(( $(date +%s) - start )) s" | tee -a $L/times.txt
 pack
 cut -c1-150 $L/decode_ab.txt $L/decode_dense_ab.txt

@@ -56,16 +56,7 @@ decode_ab_round 1 $L $R/build/site_xm $R/build/site_x $R/build/site_m $R/build/s
 stamp "round 1"
 pack
 decode_triage_checks $R/build/src_xm $L xm
-(
-  cd $R/build/src_xm || exit 1
-  for tool in racecheck synccheck; do
-    timeout 90 compute-sanitizer --tool $tool --error-exitcode 1 \
-      build/gpu/tests/triageattention_tests \
-      --gtest_filter='Decode.ManySplits*:Decode.OtherPageSizes*' --gtest_brief=1 \
-      > $L/${tool}_xm.txt 2>&1
-    echo "$tool xm rc=$? $(grep 'ERROR SUMMARY' $L/${tool}_xm.txt | tail -n 1)"
-  done
-) | tee -a $L/times.txt
+split_merge_race_checks $R/build/src_xm $L xm
 stamp checks
 pack
 decode_ab_round 2 $L $R/build/site_a $R/build/site_b $R/build/site_xm
