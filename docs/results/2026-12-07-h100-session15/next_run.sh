@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Prepared in session 15 for the next session's first device call (from the repository root,
+# carry ["third_party"], about 400 s):
+#   bash docs/results/2026-12-07-h100-session15/next_run.sh
+# OPTIMIZATION_LOG decode step 18: does one split-KV CTA per SM stream as fast as two, and,
+# if so, can the decode's CTAs then sit beside the selection's and stream each pair as soon
+# as its pages are chosen?
+#   a  = this tree;
+#   t  = cand_t.patch: kTargetCtas 256 -> 128 (one decode CTA of ~100 KB per SM);
+#   tf = cand_tf.patch: t plus per-pair ready flags in place of the grid-wide wait (session 7's
+#        next_decode_ready_flags.patch, rebased, with a griddepcontrol.wait after the streaming
+#        so that the selection's end stays ordered before later work in the stream).
+# 1. Full build of tf (tests); one-config builds of a, t, tf.
+# 2. A/B round 1 (a, t, tf); on tf: ctest Decode|Triage, test_decode.py, test_triage.py,
+#    memcheck, racecheck and synccheck on the split merges; A/B round 2 (tf, t, a).
+# Every step packs $OUT/results.tgz. Land t or tf only if the checks pass (for t: run them) and
+# it beats a by more than 1% at sparse B8/32k without losing more than 1% on the dense rows;
+# then the full scripts/gpu_check.sh.
+R=$PWD; L=$OUT/logs; H=$R/docs/results/2026-12-07-h100-session15; mkdir -p $L
+pack() { tar czf $OUT/results.tgz -C $OUT logs; }
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader > $L/device.txt
+source scripts/ab_tree.sh
+start=$(date +%s)
+stamp() { echo "$1: $(( $(date +%s) - start )) s" | tee -a $L/times.txt; }
+patched_copy $R/build/src_t $H/cand_t.patch
+patched_copy $R/build/src_tf $H/cand_tf.patch
+(cd $R/build/src_tf && STEPS="build" LOG_DIR=$L/full_tf bash scripts/gpu_check.sh \
+  > $L/full_build_tf.txt 2>&1) &
+for v in t tf; do
+  one_config_build $R/build/src_$v $R/build/site_$v 64 > $L/build_$v.log 2>&1 &
+done
+one_config_build $R $R/build/site_a 64 > $L/build_a.log 2>&1 &
+wait
+stamp builds
+tail -n 1 $L/full_build_tf.txt
+pack
+decode_ab_round 1 $L $R/build/site_a $R/build/site_t $R/build/site_tf
+stamp "round 1"
+pack
+decode_triage_checks $R/build/src_tf $L tf
+split_merge_race_checks $R/build/src_tf $L tf
+stamp checks
+pack
+decode_ab_round 2 $L $R/build/site_tf $R/build/site_t $R/build/site_a
+stamp "all done"
+pack
+cut -c1-150 $L/decode_ab.txt $L/decode_dense_ab.txt
+grep -E " B  8 ctx  32768 filled  32768| B  1 ctx 131072" $L/select_ab.txt
