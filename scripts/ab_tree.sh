@@ -1,5 +1,7 @@
 # Helpers for A/B device runs, sourced from the repository root:
 #   source scripts/ab_tree.sh
+#   ab_run_start; ...; stamp builds; pack            # logs, timing and packing of a run
+#   full_build build/src_x x                           # gpu_check.sh's build step in that tree
 #   patched_copy build/src_x a.patch [b.patch]  # this tree (no build/, no .git), patches applied
 #   one_config_build build/src_x build/site_x "64;128"  # bf16, D 128, q tile 128, those block
 #                                                       # sizes, installed into build/site_x
@@ -7,6 +9,22 @@
 #   decode_ab_round 1 logs build/site_a build/site_x   # one round of the decode benchmarks
 #   decode_triage_checks build/src_x logs x            # decode and triage tests of a full build
 #   split_merge_race_checks build/src_x logs x         # racecheck / synccheck on the split merges
+# A prepared run's bookkeeping: ab_run_start sets L=$OUT/logs and records the device; stamp NAME
+# appends the seconds since then to $L/times.txt; pack tars $L into $OUT/results.tgz after each
+# step, so that a call cut short still returns what it measured.
+ab_run_start() {
+  L=$OUT/logs
+  mkdir -p "$L"
+  nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader > "$L/device.txt"
+  ab_started=$(date +%s)
+}
+stamp() { echo "$1: $(( $(date +%s) - ab_started )) s" | tee -a "$L/times.txt"; }
+pack() { tar czf "$OUT/results.tgz" -C "$OUT" logs; }
+# gpu_check.sh's build step (the full build with tests) in the tree $1, logs in $L tagged $2.
+full_build() {
+  (cd "$1" && STEPS="build" LOG_DIR="$L/full_$2" bash scripts/gpu_check.sh \
+    > "$L/full_build_$2.txt" 2>&1)
+}
 patched_copy() {
   rm -rf "$1"
   mkdir -p "$1"

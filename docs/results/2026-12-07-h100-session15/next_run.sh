@@ -16,16 +16,12 @@
 # Every step packs $OUT/results.tgz. Land t or tf only if the checks pass (for t: run them) and
 # it beats a by more than 1% at sparse B8/32k without losing more than 1% on the dense rows;
 # then the full scripts/gpu_check.sh.
-R=$PWD; L=$OUT/logs; H=$R/docs/results/2026-12-07-h100-session15; mkdir -p $L
-pack() { tar czf $OUT/results.tgz -C $OUT logs; }
-nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader > $L/device.txt
+R=$PWD; H=$R/docs/results/2026-12-07-h100-session15
 source scripts/ab_tree.sh
-start=$(date +%s)
-stamp() { echo "$1: $(( $(date +%s) - start )) s" | tee -a $L/times.txt; }
+ab_run_start
 patched_copy $R/build/src_t $H/cand_t.patch
 patched_copy $R/build/src_tf $H/cand_tf.patch
-(cd $R/build/src_tf && STEPS="build" LOG_DIR=$L/full_tf bash scripts/gpu_check.sh \
-  > $L/full_build_tf.txt 2>&1) &
+full_build $R/build/src_tf tf &
 for v in t tf; do
   one_config_build $R/build/src_$v $R/build/site_$v 64 > $L/build_$v.log 2>&1 &
 done

@@ -8,15 +8,12 @@
 # 2. A/B round 1 (a, p); the full C++, Python and sanitizer suite on p; A/B round 2 (p, a).
 # Every step packs $OUT/results.tgz. Land p only if its suite passes and it does not lose at
 # sparse B8/32k or on the dense rows (it also removes code: the matches and their comment).
-R=$PWD; L=$OUT/logs; S13=$R/docs/results/2026-12-06-h100-session13; mkdir -p $L
-pack() { tar czf $OUT/results.tgz -C $OUT logs; }
-nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader > $L/device.txt
+# p landed after this run (commit ea45b18), so on later trees its patch no longer applies.
+R=$PWD; S13=$R/docs/results/2026-12-06-h100-session13
 source scripts/ab_tree.sh
-start=$(date +%s)
-stamp() { echo "$1: $(( $(date +%s) - start )) s" | tee -a $L/times.txt; }
+ab_run_start
 patched_copy $R/build/src_p $S13/cand_p.patch
-(cd $R/build/src_p && STEPS="build" LOG_DIR=$L/full_p bash scripts/gpu_check.sh \
-  > $L/full_build_p.txt 2>&1) &
+full_build $R/build/src_p p &
 one_config_build $R/build/src_p $R/build/site_p 64 > $L/build_p.log 2>&1 &
 one_config_build $R $R/build/site_a 64 > $L/build_a.log 2>&1 &
 nvcc -arch=sm_90a -O3 -std=c++17 -I $R/build/src_p/csrc -I include -o $OUT/select_bench_p \
