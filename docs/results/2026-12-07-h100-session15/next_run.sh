@@ -12,7 +12,8 @@
 #        so that the selection's end stays ordered before later work in the stream).
 # 1. Full build of tf (tests); one-config builds of a, t, tf.
 # 2. A/B round 1 (a, t, tf); on tf: ctest Decode|Triage, test_decode.py, test_triage.py,
-#    memcheck, racecheck and synccheck on the split merges; A/B round 2 (tf, t, a).
+#    memcheck, racecheck and synccheck on the split merges; A/B round 2 (tf, t, a);
+#    kernel_times.py sparse_decode and dense_decode on each.
 # Every step packs $OUT/results.tgz. Land t or tf only if the checks pass (for t: run them) and
 # it beats a by more than 1% at sparse B8/32k without losing more than 1% on the dense rows;
 # then the full scripts/gpu_check.sh.
@@ -38,7 +39,16 @@ split_merge_race_checks $R/build/src_tf $L tf
 stamp checks
 pack
 decode_ab_round 2 $L $R/build/site_tf $R/build/site_t $R/build/site_a
+stamp "round 2"
+pack
+for v in a t tf; do  # per-kernel spans: the decode kernel alone at one CTA per SM (t)
+  for op in sparse_decode dense_decode; do
+    PYTHONPATH=$R/build/site_$v timeout 60 python3 scripts/profile/kernel_times.py $op \
+      > $L/kernel_times_${op}_$v.txt 2>&1
+  done
+done
 stamp "all done"
 pack
+tail -n 4 $L/kernel_times_*.txt
 cut -c1-150 $L/decode_ab.txt $L/decode_dense_ab.txt
 grep -E " B  8 ctx  32768 filled  32768| B  1 ctx 131072" $L/select_ab.txt
