@@ -10,7 +10,8 @@
 #   tf = cand_tf.patch: t plus per-pair ready flags in place of the grid-wide wait (session 7's
 #        next_decode_ready_flags.patch, rebased, with a griddepcontrol.wait after the streaming
 #        so that the selection's end stays ordered before later work in the stream).
-# 1. Full build of tf (tests); one-config builds of a, t, tf.
+# 1. Full build of tf (tests); one-config builds of a, t, tf; resident clusters of decode-sized
+#    CTAs (why step 17's cluster merge lost).
 # 2. A/B round 1 (a, t, tf); on tf: ctest Decode|Triage, test_decode.py, test_triage.py,
 #    memcheck, racecheck and synccheck on the split merges; A/B round 2 (tf, t, a);
 #    kernel_times.py sparse_decode and dense_decode on each.
@@ -27,6 +28,10 @@ for v in t tf; do
   one_config_build $R/build/src_$v $R/build/site_$v 64 > $L/build_$v.log 2>&1 &
 done
 one_config_build $R $R/build/site_a 64 > $L/build_a.log 2>&1 &
+# Why step 17's cluster merge lost: resident clusters of decode-sized CTAs (128 threads, ~100 KB).
+nvcc -arch=sm_90a -o $OUT/cluster_probe $R/docs/results/2026-12-06-h100-session13/cluster_probe.cu \
+  && $OUT/cluster_probe 128 100 > $L/cluster_probe_decode.txt 2>&1
+rm -f $OUT/cluster_probe
 wait
 stamp builds
 tail -n 1 $L/full_build_tf.txt
@@ -50,5 +55,6 @@ done
 stamp "all done"
 pack
 tail -n 4 $L/kernel_times_*.txt
+cat $L/cluster_probe_decode.txt
 cut -c1-150 $L/decode_ab.txt $L/decode_dense_ab.txt
 grep -E " B  8 ctx  32768 filled  32768| B  1 ctx 131072" $L/select_ab.txt
