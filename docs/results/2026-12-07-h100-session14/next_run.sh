@@ -19,19 +19,16 @@
 # Every step packs $OUT/results.tgz. Land xm (or the part that gains) only if step 3 passed and it
 # beats a by more than 1% at sparse B8/32k without losing on the dense rows. b is not tested
 # here beyond select_bench: if it gains, the full suite runs on it before it lands.
-R=$PWD; L=$OUT/logs; S13=$R/docs/results/2026-12-06-h100-session13; mkdir -p $L
+# Run in session 15. cand_p landed after it (ea45b18), and x and b no longer apply on later trees.
+R=$PWD; S13=$R/docs/results/2026-12-06-h100-session13
 H=$R/docs/results/2026-12-07-h100-session14
-pack() { tar czf $OUT/results.tgz -C $OUT logs; }
-nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader > $L/device.txt
 source scripts/ab_tree.sh
-start=$(date +%s)
-stamp() { echo "$1: $(( $(date +%s) - start )) s" | tee -a $L/times.txt; }
+ab_run_start
 patched_copy $R/build/src_x $S13/cand_x.patch
 patched_copy $R/build/src_m $S13/cand_m.patch
 patched_copy $R/build/src_xm $S13/cand_x.patch $S13/cand_m.patch
 patched_copy $R/build/src_b $H/cand_b.patch
-(cd $R/build/src_xm && STEPS="build" LOG_DIR=$L/full_xm bash scripts/gpu_check.sh \
-  > $L/full_build_xm.txt 2>&1) &
+full_build $R/build/src_xm xm &
 for v in x m xm b; do
   one_config_build $R/build/src_$v $R/build/site_$v 64 > $L/build_$v.log 2>&1 &
 done
