@@ -23,6 +23,7 @@
 #include "attention/block_iterator.h"
 #include "attention/softmax.h"
 #include "common/cuda_check.h"
+#include "common/device_info.h"
 #include "triageattention/attention.h"
 
 namespace triageattention::attention {

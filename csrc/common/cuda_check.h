@@ -33,9 +33,6 @@ inline bool aligned(const void* ptr, std::size_t bytes) {
   return reinterpret_cast<std::uintptr_t>(ptr) % bytes == 0;
 }
 
-// Multiprocessor count of the current device, cached per device (used to size persistent grids).
-int current_device_sm_count();
-
 }  // namespace triageattention::detail
 
 #define TA_CUDA_CHECK(expr)                                                              \

@@ -24,6 +24,7 @@
 
 #include "common/cp_async.cuh"
 #include "common/cuda_check.h"
+#include "common/device_info.h"
 #include "common/radix_topk.cuh"
 #include "decode/decode_launch.h"
 
@@ -307,11 +308,7 @@ void launch_typed(const SelectArgs& a, cudaStream_t stream) {
   config.blockDim = dim3(kThreads);
   config.dynamicSmemBytes = smem;
   config.stream = stream;
-  cudaLaunchAttribute attribute;
-  attribute.id = cudaLaunchAttributeClusterDimension;
-  attribute.val.clusterDim.x = cluster;
-  attribute.val.clusterDim.y = 1;
-  attribute.val.clusterDim.z = 1;
+  cudaLaunchAttribute attribute = detail::cluster_attribute(cluster);
   config.attrs = &attribute;
   config.numAttrs = 1;
   TA_CUDA_CHECK(cudaLaunchKernelEx(&config, select_kernel<T, D>, a));

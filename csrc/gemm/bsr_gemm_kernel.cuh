@@ -15,7 +15,6 @@
 #include <cuda.h>
 #include <cuda_runtime.h>
 
-#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -31,6 +30,7 @@
 #include <cutlass/pipeline/sm90_pipeline.hpp>
 
 #include "common/cuda_check.h"
+#include "common/device_info.h"
 #include "gemm/bsr_gemm_schedule.h"
 #include "gemm/bsr_gemm_traits.h"
 #include "triageattention/sparse_gemm.h"
@@ -502,11 +502,7 @@ void launch_bsr_gemm(const BsrGemmParams& p, const int* row_order, cudaStream_t 
   config.blockDim = dim3(Traits::kThreads);
   config.dynamicSmemBytes = Traits::kSmemBytes;
   config.stream = stream;
-  cudaLaunchAttribute attribute;
-  attribute.id = cudaLaunchAttributeClusterDimension;
-  attribute.val.clusterDim.x = kClusterN;
-  attribute.val.clusterDim.y = 1;
-  attribute.val.clusterDim.z = 1;
+  cudaLaunchAttribute attribute = detail::cluster_attribute(kClusterN);
   config.attrs = &attribute;
   config.numAttrs = kClusterN > 1 ? 1 : 0;
   const int sm_count = detail::current_device_sm_count();
@@ -514,17 +510,13 @@ void launch_bsr_gemm(const BsrGemmParams& p, const int* row_order, cudaStream_t 
   // odd SM count leaves one SM out. Asked once per device.
   int max_clusters = sm_count / kClusterN;
   if constexpr (kClusterN > 1) {
-    static std::atomic<int> resident[64];  // per device ordinal; 0: not asked yet
-    int device = 0;
-    TA_CUDA_CHECK(cudaGetDevice(&device));
-    const int known = device < 64 ? resident[device].load(std::memory_order_relaxed) : 0;
-    if (known == 0) {
+    static detail::PerDeviceCache resident{};
+    max_clusters = detail::cached_for_current_device(resident, [&] {
+      int clusters = 0;
       config.gridDim = dim3(unsigned(max_clusters * kClusterN));
-      TA_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&max_clusters, kernel, &config));
-      if (device < 64) resident[device].store(max_clusters, std::memory_order_relaxed);
-    } else {
-      max_clusters = known;
-    }
+      TA_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, kernel, &config));
+      return clusters;
+    });
     if (max_clusters < 1) throw CudaError("TriageAttention: bsr_gemm: no cluster of two CTAs fits");
   }
   // Items are (block-row, group of kClusterN column tiles), one per cluster.

@@ -7,6 +7,7 @@
 
 #include "common/attention_checks.h"
 #include "common/cuda_check.h"
+#include "common/device_info.h"
 #include "triage/triage_launch.h"
 
 namespace triageattention {
