@@ -72,7 +72,7 @@ WorkspaceLayout workspace_layout(int batch, int heads_kv, int heads_q, int seqle
   const std::size_t pairs = std::size_t(batch) * heads_kv;
   const int blocks = row_blocks(heads_q, heads_kv, seqlen_q);
   const std::size_t partials =
-      pairs * num_splits(batch, heads_kv, blocks, int64_t(max_pages) * kMaxPageSize) *
+      pairs * num_splits(batch, heads_kv, blocks, int64_t(max_pages) * kMaxPageSize, false) *
       std::size_t(heads_q / heads_kv) * seqlen_q;
   WorkspaceLayout l;
   l.indices = 0;
@@ -174,7 +174,8 @@ void sparse_decode(const PagedKVCacheView& cache, const SparseDecodeParams& p,
   a.row_blocks = decode::row_blocks(p.heads_q, cache.heads_kv, p.seqlen_q);
   const bool dense = p.topk >= cache.max_pages;
   a.splits = decode::num_splits(cache.batch, cache.heads_kv, a.row_blocks,
-                                int64_t(dense ? cache.max_pages : p.topk) * cache.page_size);
+                                int64_t(dense ? cache.max_pages : p.topk) * cache.page_size,
+                                dense);
   a.arrivals = reinterpret_cast<int32_t*>(ws + l.arrivals);
   a.partial_lse = reinterpret_cast<float*>(ws + l.partial_lse);
   a.partial_out = reinterpret_cast<float*>(ws + l.partial_out);

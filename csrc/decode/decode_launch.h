@@ -12,13 +12,17 @@
 namespace triageattention::decode {
 
 // Split-KV decomposition: each (sequence, kv head, row block) is cut into `splits` CTAs over its
-// visited tokens: about one wave of decode CTAs (two fit an SM, and an H100 or H200 has 132 SMs,
-// so kTargetCtas = 256; against 1024, sparse B8/32k went from 1.31 to 1.45 TB/s: decode step 7
-// of docs/OPTIMIZATION_LOG.md), but at least kMinSplitTokens per CTA, so that a short (or
-// sparse) visit does not pay for many CTA start-ups and partial results. Shapes alone decide it,
-// never the device, so results are bitwise the same on any GPU.
-constexpr int kTargetCtas = 256;
-constexpr int kMinSplitTokens = 512;
+// visited tokens, up to a target CTA count, but at least kMinSplitTokens per CTA so that a short
+// (or sparse) visit does not pay for many CTA start-ups and partial results. Measured on an H100
+// (decode steps 7 and 18-19 of docs/OPTIMIZATION_LOG.md): the sparse path streams fastest at
+// about two CTAs per SM (kTargetCtasSparse = 256; sparse B8/32k 4 splits of 1024 tokens ran
+// 3-4% faster than 2 of 2048), dense decode at one per SM (kTargetCtasDense = 128; B1/128k
+// 93.5% -> 97.8% of cuDNN, B8/32k 98.2% -> 99.3%), and splits of 512 tokens lost to splits of
+// 1024 (sparse B1/128k 5% slower). Shapes alone decide it, never the device, so results are
+// bitwise the same on any GPU.
+constexpr int kTargetCtasSparse = 256;
+constexpr int kTargetCtasDense = 128;
+constexpr int kMinSplitTokens = 1024;
 constexpr int kMaxPageSize = 128;
 constexpr int kRowsPerCta = 16;  // query rows (group heads x new tokens) of one mma row tile
 constexpr float kLog2e = 1.4426950408889634f;
@@ -30,10 +34,12 @@ inline int row_blocks(int heads_q, int heads_kv, int seqlen_q) {
 }
 
 // Splits per (sequence, kv head, row block) when at most `tokens` tokens are visited; monotone in
-// tokens, so the workspace sized with max_pages * kMaxPageSize covers every topk and page size.
-inline int num_splits(int batch, int heads_kv, int blocks, int64_t tokens) {
+// tokens, and never more when dense, so the workspace sized with the sparse count at
+// max_pages * kMaxPageSize tokens covers every topk and page size.
+inline int num_splits(int batch, int heads_kv, int blocks, int64_t tokens, bool dense) {
+  const int target = dense ? kTargetCtasDense : kTargetCtasSparse;
   const int64_t units = int64_t(batch) * heads_kv * blocks;
-  const int want = units >= kTargetCtas || units == 0 ? 1 : int(kTargetCtas / units);
+  const int want = units >= target || units == 0 ? 1 : int(target / units);
   const int64_t most = tokens < 1 ? 1 : (tokens + kMinSplitTokens - 1) / kMinSplitTokens;
   return want < most ? want : int(most);
 }

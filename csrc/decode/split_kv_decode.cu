@@ -58,7 +58,7 @@ struct Config {
   // The page list (logical, physical) follows the stages.
   static constexpr int kSmemBytes = kStageBytes + 2 * kListPages * 4;
   static_assert(kStageBytes >= kWarps * kGroup * (D + 1) * 4, "warp merge area must fit");
-  static_assert(kStageBytes >= kTargetCtas * kRowsPerCta * 4, "split lse area must fit");
+  static_assert(kStageBytes >= kTargetCtasSparse * kRowsPerCta * 4, "split lse area must fit");
   static_assert(kListPages % kThreads == 0, "page-list slots are resolved in whole passes");
 };
 

@@ -436,7 +436,7 @@ TEST(Decode, ManySplitsMergeTheirPartials) {
   c.heads_kv = 2;
   c.page_size = 16;
   c.steps = 2;
-  c.topk = 40;
+  c.topk = 140;  // 2240 tokens: three sparse splits of at least kMinSplitTokens
   c.prefill = {3000, 5, 1400};
   run_session(c, rng);
   c.heads_q = 32;  // 16:1 with two new tokens: two row blocks, each with its own counters

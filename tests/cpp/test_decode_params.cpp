@@ -160,39 +160,54 @@ TEST(DecodeParams, SelectionNeedsItsOutputs) {
       valid_decode(), "indices, counts and scores must be non-null");
 }
 
-// Split-KV CTAs: about one wave (kTargetCtas) when there are fewer (sequence, kv head, row block)
-// units than that, never under kMinSplitTokens tokens per split, monotone in the visited tokens.
+// Split-KV CTAs: up to the mode's target (two per SM sparse, one per SM dense) when there are
+// fewer (sequence, kv head, row block) units than that, never under kMinSplitTokens tokens per
+// split, monotone in the visited tokens, and never more dense than sparse (the workspace is
+// sized with the sparse count).
 TEST(DecodeParams, SplitsFillOneWaveAndKeepSplitsLong) {
   using triageattention::decode::kMinSplitTokens;
-  using triageattention::decode::kTargetCtas;
+  using triageattention::decode::kTargetCtasDense;
+  using triageattention::decode::kTargetCtasSparse;
   using triageattention::decode::num_splits;
   using triageattention::decode::row_blocks;
   const int blocks = row_blocks(32, 8, 1);  // 4 query heads per kv head, one new token
   EXPECT_EQ(blocks, 1);
   EXPECT_EQ(row_blocks(32, 8, 8), 2);  // 32 rows: two 16-row tiles
-  // B8 Hkv8, 1/8 of 32k tokens: 64 units, 4 splits of 1024 tokens = 256 CTAs.
-  EXPECT_EQ(num_splits(8, 8, blocks, 4096), 4);
-  // B1 Hkv8 at 128k: 8 units, 32 splits.
-  EXPECT_EQ(num_splits(1, 8, blocks, 131072), 32);
+  // Sparse B8 Hkv8, 1/8 of 32k tokens: 64 units, 4 splits of 1024 tokens = 256 CTAs.
+  EXPECT_EQ(num_splits(8, 8, blocks, 4096, false), 4);
+  // Sparse B1 Hkv8, 1/8 of 128k: 8 units, 16 splits of 1024 tokens (not 32 of 512).
+  EXPECT_EQ(num_splits(1, 8, blocks, 16384, false), 16);
+  // Dense B8 at 32k and B1 at 128k: one CTA per SM, 2 and 16 splits.
+  EXPECT_EQ(num_splits(8, 8, blocks, 32768, true), 2);
+  EXPECT_EQ(num_splits(1, 8, blocks, 131072, true), 16);
   // Enough units for a wave: no split. Short visits: no split under kMinSplitTokens.
-  EXPECT_EQ(num_splits(64, 8, blocks, 4096), 1);
-  EXPECT_EQ(num_splits(1, 1, 1, kMinSplitTokens), 1);
-  EXPECT_EQ(num_splits(1, 1, 1, kMinSplitTokens + 1), 2);
-  EXPECT_EQ(num_splits(1, 1, 1, 0), 1);
-  EXPECT_EQ(num_splits(0, 8, blocks, 4096), 1);
+  EXPECT_EQ(num_splits(64, 8, blocks, 4096, false), 1);
+  EXPECT_EQ(num_splits(64, 8, blocks, 4096, true), 1);
+  for (bool dense : {false, true}) {
+    EXPECT_EQ(num_splits(1, 1, 1, kMinSplitTokens, dense), 1);
+    EXPECT_EQ(num_splits(1, 1, 1, kMinSplitTokens + 1, dense), 2);
+    EXPECT_EQ(num_splits(1, 1, 1, 0, dense), 1);
+    EXPECT_EQ(num_splits(0, 8, blocks, 4096, dense), 1);
+  }
   for (int batch : {1, 2, 3, 8, 17, 64}) {
     for (int heads_kv : {1, 2, 8}) {
-      int previous = 0;
-      for (int64_t tokens : {1, 511, 512, 513, 4096, 32768, 131072, 1 << 20}) {
-        const int splits = num_splits(batch, heads_kv, blocks, tokens);
-        const int64_t units = int64_t(batch) * heads_kv * blocks;
-        EXPECT_GE(splits, 1);
-        EXPECT_GE(splits, previous) << "monotone in tokens";
-        if (splits > 1) {
-          EXPECT_LE(units * splits, kTargetCtas) << batch << " x " << heads_kv;
-          EXPECT_GE(tokens, int64_t(splits - 1) * kMinSplitTokens + 1);
+      int previous[2] = {0, 0};
+      for (int64_t tokens : {1, 1023, 1024, 1025, 4096, 32768, 131072, 1 << 20}) {
+        for (bool dense : {false, true}) {
+          const int splits = num_splits(batch, heads_kv, blocks, tokens, dense);
+          const int64_t units = int64_t(batch) * heads_kv * blocks;
+          EXPECT_GE(splits, 1);
+          EXPECT_GE(splits, previous[dense]) << "monotone in tokens";
+          if (splits > 1) {
+            EXPECT_LE(units * splits, dense ? kTargetCtasDense : kTargetCtasSparse)
+                << batch << " x " << heads_kv;
+            EXPECT_GE(tokens, int64_t(splits - 1) * kMinSplitTokens + 1);
+          }
+          previous[dense] = splits;
         }
-        previous = splits;
+        EXPECT_LE(num_splits(batch, heads_kv, blocks, tokens, true),
+                  num_splits(batch, heads_kv, blocks, tokens, false))
+            << "dense never needs more partials than the workspace holds";
       }
     }
   }
