@@ -9,6 +9,8 @@
 #   decode_ab_round 1 logs build/site_a build/site_x   # one round of the decode benchmarks
 #   decode_triage_checks build/src_x logs x            # decode and triage tests of a full build
 #   split_merge_race_checks build/src_x logs x         # racecheck / synccheck on the split merges
+#   gemm_ab_round 1 logs 64,128 build/site_a build/site_x  # one round of bench_gemm.py
+#   gemm_checks build/src_x logs x                     # GEMM tests and sanitizers of a full build
 # A prepared run's bookkeeping: ab_run_start sets L=$OUT/logs and records the device; stamp NAME
 # appends the seconds since then to $L/times.txt; pack tars $L into $OUT/results.tgz after each
 # step, so that a call cut short still returns what it measured.
@@ -95,6 +97,48 @@ split_merge_race_checks() {
         --gtest_filter='Decode.ManySplits*:Decode.OtherPageSizes*' --gtest_brief=1 \
         > "$logs/${tool}_$v.txt" 2>&1
       echo "$tool $v rc=$? $(grep 'ERROR SUMMARY' "$logs/${tool}_$v.txt" | tail -n 1)"
+    done
+  ) | tee -a "$logs/times.txt"
+}
+# One A/B round of bench_gemm.py (block sizes $3, comma-separated, 20 runs) over installed
+# one-config builds, logs in $2: the top-k rows of each site, tagged with the site's name and the
+# round, appended to gemm_ab.txt.
+gemm_ab_round() {
+  local round=$1 logs=$2 sizes=$3 site v
+  shift 3
+  for site in "$@"; do
+    v=${site##*site_}
+    PYTHONPATH=$site timeout 150 python3 benchmarks/bench_gemm.py --bs "$sizes" --runs 20 \
+      --json "$logs/gemm_$v$round.json" > "$logs/gemm_$v$round.md" 2>&1
+    echo "gemm $v$round rc=$?" >> "$logs/times.txt"
+    grep -E "top-k" "$logs/gemm_$v$round.md" | grep -v "^ok" | cut -c1-170 \
+      | sed "s/^/$v$round /" | tee -a "$logs/gemm_ab.txt"
+  done
+}
+# The GEMM's tests in a tree built in full by gpu_check.sh's build step, from its folder $1, logs
+# in $2 tagged $3: ctest BsrGemm*, test_bsr_matmul.py, memcheck on the C++ GEMM tests (but the
+# 100-run one), racecheck and synccheck on one configuration's tests and the malformed indices;
+# each rc also appended to $2/times.txt.
+gemm_checks() {
+  local logs=$2 v=$3 tool
+  (
+    cd "$1" || exit 1
+    local T=build/gpu/tests/triageattention_tests
+    timeout 90 ctest --test-dir build/gpu -R "BsrGemm" --output-on-failure -j 4 \
+      > "$logs/ctest_gemm_$v.txt" 2>&1
+    echo "ctest gemm $v rc=$? $(grep 'tests passed' "$logs/ctest_gemm_$v.txt")"
+    timeout 120 python3 -m pytest tests/python/test_bsr_matmul.py -q -x \
+      > "$logs/pytest_gemm_$v.txt" 2>&1
+    echo "pytest gemm $v rc=$? $(tail -n 1 "$logs/pytest_gemm_$v.txt")"
+    timeout 120 compute-sanitizer --tool memcheck --error-exitcode 1 $T \
+      --gtest_filter='BsrGemm*:-*BitwiseIdenticalOver100Runs*' --gtest_brief=1 \
+      > "$logs/memcheck_gemm_$v.txt" 2>&1
+    echo "memcheck gemm $v rc=$? $(grep 'ERROR SUMMARY' "$logs/memcheck_gemm_$v.txt")"
+    for tool in racecheck synccheck; do
+      timeout 90 compute-sanitizer --tool $tool --error-exitcode 1 $T \
+        --gtest_filter='BsrGemmAllConfigs.*/bf16_outsame_*:BsrGemm.MalformedIndicesAreSafe' \
+        --gtest_brief=1 > "$logs/${tool}_gemm_$v.txt" 2>&1
+      echo "$tool gemm $v rc=$? $(grep 'ERROR SUMMARY' "$logs/${tool}_gemm_$v.txt" | tail -n 1)"
     done
   ) | tee -a "$logs/times.txt"
 }
