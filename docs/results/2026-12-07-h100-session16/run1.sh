@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Session 16, first device call (from the repository root, carry ["third_party"], ~480 s):
 #   bash docs/results/2026-12-07-h100-session16/run1.sh
-# Session 15's prepared decode call (../2026-12-07-h100-session15/next_run.sh: step 18, t and tf
-# against this tree a), its steps reordered so that a call cut short (little device time was
-# left) still returns the A/B and the GEMM trace (gemm_trace.patch and trace_gemm.py, built beside the rest):
-# builds; decode A/B round 1; GEMM trace; tf's checks; round 2; per-kernel spans.
+# Session 15's prepared decode call (decode step 18: t and tf against this tree a), its steps
+# reordered so that a call cut short (little device time was left) still returns the A/B, with
+# the GEMM trace (gemm_trace.patch, trace_gemm.py) built beside the rest: builds; decode A/B
+# round 1; GEMM trace; tf's checks; round 2; per-kernel spans.
 R=$PWD; H=$R/docs/results/2026-12-07-h100-session16; H15=$R/docs/results/2026-12-07-h100-session15
 source scripts/ab_tree.sh
 ab_run_start
