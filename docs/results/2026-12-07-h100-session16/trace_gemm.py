@@ -1,5 +1,7 @@
-"""Per-CTA timeline of the BSR GEMM (needs a build with gemm_trace.patch, which prints one
-GEMM_TRACE line per CTA: block, SM, start, end of the first item, end, items; %globaltimer ns).
+"""Per-CTA timeline of the BSR GEMM, from a build with gemm_trace.patch (device printf) or with
+gemm_trace_buffer.patch / gemm_trace_buffer_dyn.patch (stamps in a global buffer, printed by the
+launcher when TA_GEMM_TRACE is set, which this script sets): one GEMM_TRACE line per CTA with
+block, SM, start, end of the first item, end, items (%globaltimer ns).
 
   PYTHONPATH=build/site_trace python3 trace_gemm.py [--bs 64] [--density 0.125] [--calls 4]
 
@@ -103,7 +105,8 @@ def main():
     with tempfile.TemporaryFile(mode="w+") as out:
         cmd = [sys.executable, os.path.abspath(__file__), "--child", "--bs", str(args.bs),
                "--density", str(args.density), "--size", str(args.size), "--calls", str(args.calls)]
-        subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=True)
+        subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=True,
+                       env=dict(os.environ, TA_GEMM_TRACE="1"))
         out.seek(0)
         analyze(out.read())
 
