@@ -4,9 +4,8 @@ namespace triageattention::detail {
 
 int current_device_sm_count() {
   static PerDeviceCache cache{};
-  return cached_for_current_device(cache, [] {
-    int device = 0, count = 0;
-    TA_CUDA_CHECK(cudaGetDevice(&device));
+  return cached_for_current_device(cache, [](int device) {
+    int count = 0;
     TA_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
     return count;
   });

@@ -14,16 +14,16 @@ namespace triageattention::detail {
 // One int per device ordinal; 0 means not asked yet.
 using PerDeviceCache = std::array<std::atomic<int>, 64>;
 
-// ask() for the current device, kept in `cache` once it returns a positive value (devices past
-// the cache's size are asked every time).
+// ask(device) for the current device, kept in `cache` once it returns a positive value (devices
+// past the cache's size are asked every time).
 template <class Ask>
 int cached_for_current_device(PerDeviceCache& cache, Ask ask) {
   int device = 0;
   TA_CUDA_CHECK(cudaGetDevice(&device));
-  if (device < 0 || device >= int(cache.size())) return ask();
+  if (device < 0 || device >= int(cache.size())) return ask(device);
   int value = cache[device].load(std::memory_order_relaxed);
   if (value <= 0) {
-    value = ask();
+    value = ask(device);
     if (value > 0) cache[device].store(value, std::memory_order_relaxed);
   }
   return value;

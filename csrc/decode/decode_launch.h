@@ -23,6 +23,8 @@ namespace triageattention::decode {
 constexpr int kTargetCtasSparse = 256;
 constexpr int kTargetCtasDense = 128;
 constexpr int kMinSplitTokens = 1024;
+// The workspace's partials and the split lse area are sized with the sparse count.
+static_assert(kTargetCtasDense <= kTargetCtasSparse, "dense must not split more than sparse");
 constexpr int kMaxPageSize = 128;
 constexpr int kRowsPerCta = 16;  // query rows (group heads x new tokens) of one mma row tile
 constexpr float kLog2e = 1.4426950408889634f;

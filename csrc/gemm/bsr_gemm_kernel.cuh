@@ -511,7 +511,7 @@ void launch_bsr_gemm(const BsrGemmParams& p, const int* row_order, cudaStream_t 
   int max_clusters = sm_count / kClusterN;
   if constexpr (kClusterN > 1) {
     static detail::PerDeviceCache resident{};
-    max_clusters = detail::cached_for_current_device(resident, [&] {
+    max_clusters = detail::cached_for_current_device(resident, [&](int /*device: current*/) {
       int clusters = 0;
       config.gridDim = dim3(unsigned(max_clusters * kClusterN));
       TA_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, kernel, &config));
