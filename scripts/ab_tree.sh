@@ -43,6 +43,14 @@ one_config_build() {
     -Ccmake.define.TRIAGEATTENTION_DTYPES=bf16 -Ccmake.define.TRIAGEATTENTION_HEAD_DIMS=128 \
     -Ccmake.define.TRIAGEATTENTION_Q_TILES=128 "-Ccmake.define.TRIAGEATTENTION_BLOCK_SIZES=$3" "$1"
 }
+# compute-sanitizer's tool $1 on the test binary of the tree in the current folder, gtest filter
+# $3, at most $4 seconds, log $5; prints "tool tag rc=N" (tag $2) and the error summary.
+sanitize_line() {
+  local tool=$1 tag=$2 filter=$3 secs=$4 log=$5
+  timeout "$secs" compute-sanitizer --tool "$tool" --error-exitcode 1 \
+    build/gpu/tests/triageattention_tests --gtest_filter="$filter" --gtest_brief=1 > "$log" 2>&1
+  echo "$tool $tag rc=$? $(grep 'ERROR SUMMARY' "$log" | tail -n 1)"
+}
 # One A/B round of the decode benchmarks over installed one-config builds, logs in $2:
 #   decode_ab_round 1 $OUT/logs build/site_a build/site_r ...
 # Per site (named by the letters after "site_"): bench_decode.py's sparse rows (decode_ab.txt),
@@ -78,10 +86,7 @@ decode_triage_checks() {
     timeout 180 python3 -m pytest tests/python/test_decode.py tests/python/test_triage.py -q -x \
       > "$logs/pytest_$v.txt" 2>&1
     echo "pytest $v rc=$? $(tail -n 1 "$logs/pytest_$v.txt")"
-    timeout 150 compute-sanitizer --tool memcheck --error-exitcode 1 \
-      build/gpu/tests/triageattention_tests --gtest_filter='Decode*:Triage*' --gtest_brief=1 \
-      > "$logs/memcheck_$v.txt" 2>&1
-    echo "memcheck $v rc=$? $(grep 'ERROR SUMMARY' "$logs/memcheck_$v.txt")"
+    sanitize_line memcheck $v 'Decode*:Triage*' 150 "$logs/memcheck_$v.txt"
   ) | tee -a "$logs/times.txt"
 }
 # racecheck and synccheck on the decode tests whose splits merge (both merge forms) in a tree
@@ -92,11 +97,7 @@ split_merge_race_checks() {
   (
     cd "$1" || exit 1
     for tool in racecheck synccheck; do
-      timeout 90 compute-sanitizer --tool $tool --error-exitcode 1 \
-        build/gpu/tests/triageattention_tests \
-        --gtest_filter='Decode.ManySplits*:Decode.OtherPageSizes*' --gtest_brief=1 \
-        > "$logs/${tool}_$v.txt" 2>&1
-      echo "$tool $v rc=$? $(grep 'ERROR SUMMARY' "$logs/${tool}_$v.txt" | tail -n 1)"
+      sanitize_line $tool $v 'Decode.ManySplits*:Decode.OtherPageSizes*' 90 "$logs/${tool}_$v.txt"
     done
   ) | tee -a "$logs/times.txt"
 }
@@ -123,22 +124,18 @@ gemm_checks() {
   local logs=$2 v=$3 tool
   (
     cd "$1" || exit 1
-    local T=build/gpu/tests/triageattention_tests
     timeout 90 ctest --test-dir build/gpu -R "BsrGemm" --output-on-failure -j 4 \
       > "$logs/ctest_gemm_$v.txt" 2>&1
     echo "ctest gemm $v rc=$? $(grep 'tests passed' "$logs/ctest_gemm_$v.txt")"
     timeout 120 python3 -m pytest tests/python/test_bsr_matmul.py -q -x \
       > "$logs/pytest_gemm_$v.txt" 2>&1
     echo "pytest gemm $v rc=$? $(tail -n 1 "$logs/pytest_gemm_$v.txt")"
-    timeout 120 compute-sanitizer --tool memcheck --error-exitcode 1 $T \
-      --gtest_filter='BsrGemm*:-*BitwiseIdenticalOver100Runs*' --gtest_brief=1 \
-      > "$logs/memcheck_gemm_$v.txt" 2>&1
-    echo "memcheck gemm $v rc=$? $(grep 'ERROR SUMMARY' "$logs/memcheck_gemm_$v.txt")"
+    sanitize_line memcheck "gemm $v" 'BsrGemm*:-*BitwiseIdenticalOver100Runs*' 120 \
+      "$logs/memcheck_gemm_$v.txt"
     for tool in racecheck synccheck; do
-      timeout 90 compute-sanitizer --tool $tool --error-exitcode 1 $T \
-        --gtest_filter='BsrGemmAllConfigs.*/bf16_outsame_*:BsrGemm.MalformedIndicesAreSafe' \
-        --gtest_brief=1 > "$logs/${tool}_gemm_$v.txt" 2>&1
-      echo "$tool gemm $v rc=$? $(grep 'ERROR SUMMARY' "$logs/${tool}_gemm_$v.txt" | tail -n 1)"
+      sanitize_line $tool "gemm $v" \
+        'BsrGemmAllConfigs.*/bf16_outsame_*:BsrGemm.MalformedIndicesAreSafe' 90 \
+        "$logs/${tool}_gemm_$v.txt"
     done
   ) | tee -a "$logs/times.txt"
 }
