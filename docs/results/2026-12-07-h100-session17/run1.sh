@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Session 17's one device call (the device was scarce: session 16's two prepared parts folded into
+# one, the traces left out). From the repository root, carry ["third_party"]:
+#   bash docs/results/2026-12-07-h100-session17/run1.sh      # about 550 s
+# Builds: this tree a as a one-config build, and dyn (a with session 16's cand_dyn.patch, GEMM
+# step 12) in full and as a one-config build (bs 16, 32, 64, 128).
+# Then: the full suite on dyn (it holds decode step 19 too, which landed without a GPU run);
+# bench_decode.py on a (step 19's timing); GEMM A/B rounds 1 and 2 at bs 64 and 128 in opposite
+# order; one round at bs 16 and 32. Every step packs $OUT/results.tgz.
+R=$PWD; H=$R/docs/results/2026-12-07-h100-session16
+source scripts/ab_tree.sh
+ab_run_start
+patched_copy $R/build/src_dyn $H/cand_dyn.patch
+full_build $R/build/src_dyn dyn &
+one_config_build $R $R/build/site_a "16;32;64;128" > $L/build_a.log 2>&1 &
+one_config_build $R/build/src_dyn $R/build/site_dyn "16;32;64;128" > $L/build_dyn.log 2>&1 &
+wait
+stamp builds
+tail -n 1 $L/full_build_dyn.txt
+pack
+(cd $R/build/src_dyn && STEPS="cpp python sanitize" LOG_DIR=$L/suite_dyn bash scripts/gpu_check.sh \
+  2>&1 | tail -n 7 > $L/suite_dyn.txt)
+stamp suite
+cat $L/suite_dyn.txt
+pack
+PYTHONPATH=$R/build/site_a timeout 60 python3 benchmarks/bench_decode.py \
+  --json $L/decode_a.json > $L/decode_a.md 2> $L/decode_a.err
+stamp decode
+grep -E "TriageAttention sparse_decode" $L/decode_a.md | cut -c1-150
+pack
+gemm_ab_round 1 $L 64,128 $R/build/site_a $R/build/site_dyn
+stamp "round 1"
+pack
+gemm_ab_round 2 $L 64,128 $R/build/site_dyn $R/build/site_a
+stamp "round 2"
+pack
+gemm_ab_round _small $L 16,32 $R/build/site_a $R/build/site_dyn
+stamp "bs 16 and 32"
+pack
