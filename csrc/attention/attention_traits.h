@@ -12,6 +12,8 @@
 #include <cutlass/arch/barrier.h>
 #include <cutlass/pipeline/sm90_pipeline.hpp>
 
+#include "common/warpgroup_registers.h"
+
 namespace triageattention::attention {
 
 using namespace cute;
@@ -36,12 +38,12 @@ struct AttentionTraits {
   static constexpr int kTileInfoSlots = kStages + 1;
   static constexpr int kConsumerWarpgroups = kBlockM / 64;
   static constexpr int kThreads = 128 * (1 + kConsumerWarpgroups);
-  // Registers per thread after setmaxnreg. NOTE: if the split asks for more than the 64K
-  // registers of an SM, setmaxnreg.inc waits forever: the kernel hangs instead of failing.
+  // Registers per thread after setmaxnreg (register_split_fits says why the sum is bounded).
   static constexpr int kProducerRegisters = 56;
   static constexpr int kConsumerRegisters = 224;
-  static_assert(128 * (kProducerRegisters + kConsumerWarpgroups * kConsumerRegisters) <= 65536,
-                "register split exceeds the register file");
+  static_assert(register_split_fits(kThreads, kProducerRegisters, kConsumerWarpgroups,
+                                    kConsumerRegisters),
+                "register split exceeds the registers the CTA receives at launch");
 
   // Q and K: head dim contiguous (K-major for S = Q K^T). V: head dim contiguous, which is
   // MN-major for O = P V (16-bit wgmma reads B transposed from shared memory).

@@ -14,6 +14,8 @@
 #include <cute/arch/mma_sm90.hpp>
 #include <cutlass/pipeline/sm90_pipeline.hpp>
 
+#include "common/warpgroup_registers.h"
+
 namespace triageattention::gemm {
 
 using namespace cute;
@@ -59,12 +61,12 @@ struct BsrGemmTraits {
   using ClusterShape = Shape<Int<kClusterN>, _1, _1>;
   static constexpr int kConsumerWarpgroups = 2;
   static constexpr int kThreads = 128 * (1 + kConsumerWarpgroups);
-  // Registers per thread after setmaxnreg. NOTE: if the split asks for more than the 64K
-  // registers of an SM, setmaxnreg.inc waits forever: the kernel hangs instead of failing.
+  // Registers per thread after setmaxnreg (register_split_fits says why the sum is bounded).
   static constexpr int kProducerRegisters = kSwapAB ? 56 : 40;  // the gathering producer needs more
   static constexpr int kConsumerRegisters = kSwapAB ? 224 : 232;
-  static_assert(128 * (kProducerRegisters + kConsumerWarpgroups * kConsumerRegisters) <= 65536,
-                "register split exceeds the register file");
+  static_assert(register_split_fits(kThreads, kProducerRegisters, kConsumerWarpgroups,
+                                    kConsumerRegisters),
+                "register split exceeds the registers the CTA receives at launch");
 
   static constexpr int kDenseStageBytes = kTileN * kStageK * int(sizeof(Element));
   static constexpr int kSparseStageBytes = kBlockSize * kStageK * int(sizeof(Element));
