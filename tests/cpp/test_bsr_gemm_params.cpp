@@ -68,9 +68,9 @@ TEST(BsrGemmParams, WorkspaceOnlyForTheGeneralForm) {
   EXPECT_GT(triageattention::bsr_gemm_workspace_bytes(p), 4u * 4u * sizeof(int));
 }
 
-// The kernels' setmaxnreg splits must stay within the CTA's launch allocation. Session 17's
+// The kernels' setmaxnreg splits must stay within the CTA's launch allocation. Session 16's
 // GEMM candidate asked for 48 + 2 x 232 registers per thread: 65,536, inside the register file but
-// 1,024 over the 64,512 that 384 threads receive at 168 each, and every launch hung.
+// 1,024 over the 64,512 that 384 threads receive at 168 each, and it hung when session 17 ran it.
 TEST(RegisterSplit, BoundedByTheLaunchAllocation) {
   using triageattention::register_split_fits;
   EXPECT_TRUE(register_split_fits(384, 40, 2, 232));   // GEMM bs 64/128: 64,512
