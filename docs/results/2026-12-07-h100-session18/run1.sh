@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 18's second device call. From the repository root, carry ["third_party"]:
+# Session 18's second and third device calls. From the repository root, carry ["third_party"]:
 #   bash docs/results/2026-12-07-h100-session18/run1.sh [candidate patch]    # about 550 s
 # The candidate (default cand_dyn3.patch here: GEMM step 12 with the claims' costs moved off the
 # critical path) against this tree: builds (a and dyn one-config, bs 16/32/64/128; dyn in full),
