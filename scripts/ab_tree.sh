@@ -10,6 +10,7 @@
 #   decode_triage_checks build/src_x logs x            # decode and triage tests of a full build
 #   split_merge_race_checks build/src_x logs x         # racecheck / synccheck on the split merges
 #   gemm_ab_round 1 logs 64,128 build/site_a build/site_x  # one round of bench_gemm.py
+#   R=$PWD; gemm_candidate_builds x.patch; gemm_ab_rounds  # a GEMM candidate's builds and rounds
 #   gemm_checks build/src_x logs x                     # GEMM tests and sanitizers of a full build
 # A prepared run's bookkeeping: ab_run_start sets L=$OUT/logs and records the device; stamp NAME
 # appends the seconds since then to $L/times.txt; pack tars $L into $OUT/results.tgz after each
@@ -50,6 +51,32 @@ sanitize_line() {
   timeout "$secs" compute-sanitizer --tool "$tool" --error-exitcode 1 \
     build/gpu/tests/triageattention_tests --gtest_filter="$filter" --gtest_brief=1 > "$log" 2>&1
   echo "$tool $tag rc=$? $(grep 'ERROR SUMMARY' "$log" | tail -n 1)"
+}
+# A GEMM A/B's trees, from the repository root $R: build/src_dyn (this tree with the candidate patch
+# $1) built in full, and one-config builds (bs 16/32/64/128) of this tree (build/site_a) and of
+# it (build/site_dyn), all at once; then the stamp and the pack.
+gemm_candidate_builds() {
+  patched_copy "$R/build/src_dyn" "$1"
+  full_build "$R/build/src_dyn" dyn &
+  one_config_build "$R" "$R/build/site_a" "16;32;64;128" > "$L/build_a.log" 2>&1 &
+  one_config_build "$R/build/src_dyn" "$R/build/site_dyn" "16;32;64;128" > "$L/build_dyn.log" 2>&1 &
+  wait
+  stamp builds
+  tail -n 1 "$L/full_build_dyn.txt"
+  pack
+}
+# The GEMM A/B rounds over those builds: 1 and 2 at bs 64 and 128 in opposite order, one at bs 16
+# and 32; each stamped and packed.
+gemm_ab_rounds() {
+  gemm_ab_round 1 "$L" 64,128 "$R/build/site_a" "$R/build/site_dyn"
+  stamp "round 1"
+  pack
+  gemm_ab_round 2 "$L" 64,128 "$R/build/site_dyn" "$R/build/site_a"
+  stamp "round 2"
+  pack
+  gemm_ab_round _small "$L" 16,32 "$R/build/site_a" "$R/build/site_dyn"
+  stamp "bs 16 and 32"
+  pack
 }
 # One A/B round of the decode benchmarks over installed one-config builds, logs in $2:
 #   decode_ab_round 1 $OUT/logs build/site_a build/site_r ...

@@ -14,14 +14,7 @@ R=$PWD
 CANDIDATE=$(realpath "${1:-docs/results/2026-12-07-h100-session16/cand_dyn.patch}")
 source scripts/ab_tree.sh
 ab_run_start
-patched_copy $R/build/src_dyn "$CANDIDATE"
-full_build $R/build/src_dyn dyn &
-one_config_build $R $R/build/site_a "16;32;64;128" > $L/build_a.log 2>&1 &
-one_config_build $R/build/src_dyn $R/build/site_dyn "16;32;64;128" > $L/build_dyn.log 2>&1 &
-wait
-stamp builds
-tail -n 1 $L/full_build_dyn.txt
-pack
+gemm_candidate_builds "$CANDIDATE"
 (cd $R/build/src_dyn && STEPS="cpp python sanitize" LOG_DIR=$L/suite_dyn \
   timeout 330 bash scripts/gpu_check.sh 2>&1 | tail -n 7 > $L/suite_dyn.txt)
 stamp suite
@@ -32,12 +25,4 @@ PYTHONPATH=$R/build/site_a timeout 60 python3 benchmarks/bench_decode.py \
 stamp decode
 grep -E "TriageAttention sparse_decode" $L/decode_a.md | cut -c1-150
 pack
-gemm_ab_round 1 $L 64,128 $R/build/site_a $R/build/site_dyn
-stamp "round 1"
-pack
-gemm_ab_round 2 $L 64,128 $R/build/site_dyn $R/build/site_a
-stamp "round 2"
-pack
-gemm_ab_round _small $L 16,32 $R/build/site_a $R/build/site_dyn
-stamp "bs 16 and 32"
-pack
+gemm_ab_rounds
