@@ -16,5 +16,5 @@ ncu --clock-control none --kernel-name "regex:$kernel" --launch-skip "${SKIP:-3}
   --section WarpStateStats --section SchedulerStats --section Occupancy --section LaunchStats \
   --metrics sm__pipe_tensor_op_gmma_cycles_active.avg.pct_of_peak_sustained_active,sm__inst_executed_pipe_tensor_op_gmma.sum,l1tex__throughput.avg.pct_of_peak_sustained_active,lts__t_bytes.sum,dram__bytes_read.sum \
  ${NCU_EXTRA:-} -o "$out_dir/$name" -f "$@" > "$out_dir/$name.log" 2>&1
-ncu --import "$out_dir/$name.ncu-rep" --page details --print-units base > "$out_dir/$name.txt"
+ncu --import "$out_dir/$name.ncu-rep" --page details --print-details all --print-units base > "$out_dir/$name.txt"
 echo "report: $out_dir/$name.ncu-rep, text: $out_dir/$name.txt"
