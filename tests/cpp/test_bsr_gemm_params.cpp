@@ -3,6 +3,7 @@
 #include <string>
 
 #include "../../csrc/common/warpgroup_registers.h"
+#include "../../csrc/gemm/bsr_gemm_launch.h"
 #include "test_util.h"
 #include "triageattention/sparse_gemm.h"
 
@@ -81,6 +82,27 @@ TEST(RegisterSplit, BoundedByTheLaunchAllocation) {
   EXPECT_TRUE(register_split_fits(256, 56, 1, 224));   // attention q tile 64
   EXPECT_TRUE(register_split_fits(512, 32, 3, 160));   // 128 at launch: all 65,536 usable
   EXPECT_FALSE(register_split_fits(512, 40, 3, 160));
+}
+
+// The GEMM's grid: the fewest clusters that take the same number of rounds as all resident ones.
+TEST(BsrGemmGrid, BalancedClusterCountKeepsTheRoundsAndFillsThem) {
+  using triageattention::gemm::balanced_cluster_count;
+  EXPECT_EQ(balanced_cluster_count(1024, 66), 64);   // bs 64, 8192^3: 16 full rounds, not 15.5
+  EXPECT_EQ(balanced_cluster_count(8192, 132), 131);  // bs 16: 63 rounds either way
+  EXPECT_EQ(balanced_cluster_count(40, 66), 40);     // fewer items than clusters: one each
+  EXPECT_EQ(balanced_cluster_count(66, 66), 66);
+  EXPECT_EQ(balanced_cluster_count(67, 66), 34);     // two rounds: 34 + 33
+  EXPECT_EQ(balanced_cluster_count(1, 1), 1);
+  for (int64_t items = 1; items <= 3000; items += 7) {
+    for (int resident : {1, 30, 64, 66, 132}) {
+      const int c = balanced_cluster_count(items, resident);
+      const int64_t rounds = (items + resident - 1) / resident;
+      ASSERT_GE(c, 1);
+      ASSERT_LE(c, resident);
+      ASSERT_EQ((items + c - 1) / c, rounds) << items << " items, " << resident << " resident";
+      if (c > 1) ASSERT_GT((items + c - 2) / (c - 1), rounds) << "one cluster fewer also fits";
+    }
+  }
 }
 
 TEST(SparseBSRGEMM, ConstructorValidatesShape) {
