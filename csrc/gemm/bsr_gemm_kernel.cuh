@@ -387,6 +387,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     static_assert(size(decltype(accum){}) % 2 == 0, "accumulators come in adjacent pairs");
 
     PipelineState read_state;
+    PipelineState release_state;
+    constexpr int kBatchesInFlight = Traits::kBatchesInFlight;
+    static_assert(kBatchesInFlight == 0 || kBatchesInFlight == 1, "0 or 1 wgmma batch in flight");
     for (int64_t i = cluster_id; i < num_items; i += num_clusters) {
       const auto item = params.schedule.item(i);
       const auto range = params.blocks.row(item.row);
@@ -405,14 +408,23 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
                      accum);
         }
         warpgroup_commit_batch();
-        // Free the stage as soon as its batch is done. The consumers mostly wait for data (the
-        // kernel is L2-bound), so keeping a batch in flight across the next stage's wait held a
-        // finished stage, a third of the ring, until that stage arrived (session 19: +1% at bs
-        // 64 50%, +2% at bs 128 12.5%).
+        warpgroup_wait<kBatchesInFlight>();
+        warpgroup_fence_operand(accum);
+        if constexpr (kBatchesInFlight == 0) {  // this stage's batch is done: free it
+          if (release_lane) pipeline.consumer_release(read_state);
+        } else if (step > 0) {  // the previous stage's batch is done
+          if (release_lane) pipeline.consumer_release(release_state);
+          ++release_state;
+        }
+        ++read_state;
+      }
+      if constexpr (kBatchesInFlight > 0) {
         warpgroup_wait<0>();
         warpgroup_fence_operand(accum);
-        if (release_lane) pipeline.consumer_release(read_state);
-        ++read_state;
+        if (num_steps > 0) {
+          if (release_lane) pipeline.consumer_release(release_state);
+          ++release_state;
+        }
       }
 
       // Epilogue: C[row0 + m, n0 + n] = alpha * acc + beta * C (C is not read when beta == 0).

@@ -59,6 +59,12 @@ struct BsrGemmTraits {
   // -1%. The swapped forms' stored block is their small wgmma N side: no cluster.
   static constexpr int kClusterN = kSwapAB ? 1 : 2;
   using ClusterShape = Shape<Int<kClusterN>, _1, _1>;
+  // wgmma batches a consumer keeps running while it waits for the next stage. bs 64/128: none,
+  // so each stage is freed as soon as its batch is done. They are L2-bound and their consumers
+  // mostly wait for data, and a batch kept in flight across that wait held a finished stage, a
+  // third of the ring, until the next one arrived (session 19: +1% at bs 64 50%, +2% at bs 128
+  // 12.5%). The swapped forms keep one, as last measured (early release not timed there).
+  static constexpr int kBatchesInFlight = kSwapAB ? 1 : 0;
   static constexpr int kConsumerWarpgroups = 2;
   static constexpr int kThreads = 128 * (1 + kConsumerWarpgroups);
   // Registers per thread after setmaxnreg (register_split_fits says why the sum is bounded).
