@@ -1,8 +1,7 @@
 // Host-side argument checks of the BSR GEMM (runs in CI, no GPU): every bad argument is rejected
-// before any device work, with a message naming the argument.
+// before any device work, with a message naming the argument. Also the launch's grid arithmetic.
 #include <string>
 
-#include "../../csrc/common/warpgroup_registers.h"
 #include "../../csrc/gemm/bsr_gemm_launch.h"
 #include "test_util.h"
 #include "triageattention/sparse_gemm.h"
@@ -67,21 +66,6 @@ TEST(BsrGemmParams, WorkspaceOnlyForTheGeneralForm) {
   TA_REQUIRE_GPU();
   p.crow_indices = g_stand_in;
   EXPECT_GT(triageattention::bsr_gemm_workspace_bytes(p), 4u * 4u * sizeof(int));
-}
-
-// The kernels' setmaxnreg splits must stay within the CTA's launch allocation. Session 16's
-// GEMM candidate asked for 48 + 2 x 232 registers per thread: 65,536, inside the register file but
-// 1,024 over the 64,512 that 384 threads receive at 168 each, and it hung when session 17 ran it.
-TEST(RegisterSplit, BoundedByTheLaunchAllocation) {
-  using triageattention::register_split_fits;
-  EXPECT_TRUE(register_split_fits(384, 40, 2, 232));   // GEMM bs 64/128: 64,512
-  EXPECT_TRUE(register_split_fits(384, 56, 2, 224));   // GEMM bs 16/32, attention q tile 128
-  EXPECT_TRUE(register_split_fits(384, 48, 2, 224));
-  EXPECT_FALSE(register_split_fits(384, 48, 2, 232));  // 65,536: the hang
-  EXPECT_FALSE(register_split_fits(384, 24, 2, 248));
-  EXPECT_TRUE(register_split_fits(256, 56, 1, 224));   // attention q tile 64
-  EXPECT_TRUE(register_split_fits(512, 32, 3, 160));   // 128 at launch: all 65,536 usable
-  EXPECT_FALSE(register_split_fits(512, 40, 3, 160));
 }
 
 // The GEMM's grid: the fewest clusters that take the same number of rounds as all resident ones.
