@@ -2,14 +2,27 @@
 // which work items run. A work item is (block-row, tile of kTileN dense columns).
 #pragma once
 
+#include <cuda_runtime_api.h>
+
 #include <cstdint>
 
 namespace triageattention::gemm {
 
+// A read-only load: __ldg on the device, a plain load where this header is compiled for the
+// host (the CPU tests of the schedule and the row ranges).
+template <class T>
+__host__ __device__ __forceinline__ T read_only(const T* p) {
+#ifdef __CUDA_ARCH__
+  return __ldg(p);
+#else
+  return *p;
+#endif
+}
+
 // Reads one index of a pattern array stored as int32 or int64.
-__device__ __forceinline__ int64_t load_index(const void* ptr, int64_t i, bool is_int64) {
-  return is_int64 ? __ldg(static_cast<const long long*>(ptr) + i)
-                  : int64_t(__ldg(static_cast<const int*>(ptr) + i));
+__host__ __device__ __forceinline__ int64_t load_index(const void* ptr, int64_t i, bool is_int64) {
+  return is_int64 ? read_only(static_cast<const long long*>(ptr) + i)
+                  : int64_t(read_only(static_cast<const int*>(ptr) + i));
 }
 
 // The blocks a block-row owns, made safe against malformed crow values: the range is clamped to
@@ -26,7 +39,7 @@ struct BsrRowBlocks {
     int64_t begin, end;
   };
 
-  __device__ Range row(int r) const {
+  __host__ __device__ Range row(int r) const {
     if (crow == nullptr) return {int64_t(r) * topk, int64_t(r) * topk + topk};
     int64_t b = load_index(crow, r, is_int64);
     int64_t e = load_index(crow, r + 1, is_int64);
@@ -36,7 +49,7 @@ struct BsrRowBlocks {
   }
 
   // Column block of stored block j, or -1 if it lies outside [0, K / bs).
-  __device__ int column(int64_t j) const {
+  __host__ __device__ int column(int64_t j) const {
     int64_t c = load_index(cols, j, is_int64);
     return (c >= 0 && c < num_k_blocks) ? int(c) : -1;
   }
@@ -52,13 +65,13 @@ struct BsrTileSchedule {
   int band;
   const int* row_order;  // nullptr: identity
 
-  __device__ int64_t num_items() const { return int64_t(num_rows) * num_n_tiles; }
+  __host__ __device__ int64_t num_items() const { return int64_t(num_rows) * num_n_tiles; }
 
   struct Item {
     int row, n_tile;
   };
 
-  __device__ Item item(int64_t i) const {
+  __host__ __device__ Item item(int64_t i) const {
     const int64_t band_items = int64_t(num_rows) * band;
     const int band_idx = int(i / band_items);
     const int64_t within = i - band_idx * band_items;
@@ -66,7 +79,7 @@ struct BsrTileSchedule {
     const int width = num_n_tiles - first_tile < band ? num_n_tiles - first_tile : band;
     const int rank = int(within / width);
     const int n_tile = first_tile + int(within - int64_t(rank) * width);
-    return {row_order ? __ldg(row_order + rank) : rank, n_tile};
+    return {row_order ? read_only(row_order + rank) : rank, n_tile};
   }
 };
 
