@@ -50,7 +50,7 @@ sanitize_line() {
   local tool=$1 tag=$2 filter=$3 secs=$4 log=$5
   timeout "$secs" compute-sanitizer --tool "$tool" --error-exitcode 1 \
     build/gpu/tests/triageattention_tests --gtest_filter="$filter" --gtest_brief=1 > "$log" 2>&1
-  echo "$tool $tag rc=$? $(grep 'ERROR SUMMARY' "$log" | tail -n 1)"
+  echo "$tool $tag rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -n 1)"
 }
 # A GEMM A/B's trees, from the repository root $R: build/src_dyn (this tree with the candidate patch
 # $1) built in full, and one-config builds (bs 16/32/64/128) of this tree (build/site_a) and of

@@ -74,7 +74,7 @@ if has_step sanitize; then
   bash scripts/sanitize.sh "$BUILD_DIR" > "$LOG_DIR/sanitize.log" 2>&1
   rc=$?
   tail -6 "$LOG_DIR/sanitize.log"
-  record "compute-sanitizer" "$([ $rc = 0 ] && echo ok || echo FAILED)" "$(grep -E 'ERROR SUMMARY' "$LOG_DIR/sanitize.log" | sort | uniq -c | tr '\n' ' ')"
+  record "compute-sanitizer" "$([ $rc = 0 ] && echo ok || echo FAILED)" "$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$LOG_DIR/sanitize.log" | sort | uniq -c | tr '\n' ' ')"
 fi
 
 if has_step bench; then
