@@ -9,6 +9,8 @@
                                                             # _128)
     python3 scripts/profile/kernel_times.py block_sparse_16_runs8  # 16-token blocks selected in
                                                             # runs of 8: the keys of _128's case
+    python3 scripts/profile/kernel_times.py bsr_matmul_topk       # 8192^3, bs 64, 16 of 128 blocks
+    python3 scripts/profile/kernel_times.py bsr_matmul_torch_bsr  # the same as torch.sparse_bsr
 
 Runs the call a few times to warm up, then `--runs` times under the profiler, and prints each
 kernel's mean time per call: where the time of a multi-kernel op goes, before reaching for ncu.
@@ -55,10 +57,26 @@ def workloads(gen):
         q = randn(batch, 32, 1, 128)
         return lambda: ta.sparse_decode(q, cache, context // 64 // fraction)
 
+    def bsr_matmul(torch_bsr):
+        # 8192^3, 64-blocks, 16 of 128 per block-row at random (bench_gemm.py's 12.5% case), as
+        # the fixed top-k form or as a torch.sparse_bsr tensor (the general form: row order first).
+        size, bs, topk = 8192, 64, 16
+        rows = size // bs
+        cols = torch.rand(rows, rows, generator=gen, device="cuda").argsort(-1)[:, :topk]
+        cols = cols.sort(-1).values.to(torch.int32).contiguous()
+        values, b = randn(rows * topk, bs, bs), randn(size, size)
+        if not torch_bsr:
+            return lambda: ta.bsr_matmul((None, cols, values), b)
+        crow = torch.arange(0, rows + 1, dtype=torch.int32, device="cuda") * topk
+        a = torch.sparse_bsr_tensor(crow, cols.reshape(-1), values, size=(size, size))
+        return lambda: ta.bsr_matmul(a, b)
+
     return {"triage": triage, "sparse_attention": sparse_attention,
             "sparse_decode": lambda: decode(8), "dense_decode": lambda: decode(1),
             **{f"block_sparse_{b}": (lambda b=b: block_sparse(b)) for b in (16, 32, 64, 128)},
-            "block_sparse_16_runs8": lambda: block_sparse(16, 8)}
+            "block_sparse_16_runs8": lambda: block_sparse(16, 8),
+            "bsr_matmul_topk": lambda: bsr_matmul(False),
+            "bsr_matmul_torch_bsr": lambda: bsr_matmul(True)}
 
 
 def main():
