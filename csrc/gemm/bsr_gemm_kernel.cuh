@@ -390,9 +390,13 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     PipelineState release_state;
     constexpr int kBatchesInFlight = Traits::kBatchesInFlight;
     static_assert(kBatchesInFlight == 0 || kBatchesInFlight == 1, "0 or 1 wgmma batch in flight");
-    for (int64_t i = cluster_id; i < num_items; i += num_clusters) {
-      const auto item = params.schedule.item(i);
-      const auto range = params.blocks.row(item.row);
+    // The consumers read each item's row and blocks ahead (the walk): at an item start they would
+    // wait for them with nothing to do. The producer reads them at the boundary, with three stages
+    // already loaded for the consumers, and has no registers to spare for the walk (it spilled).
+    for (BsrItemWalk walk(params.schedule, params.blocks, cluster_id, num_clusters); walk.valid();
+         walk.advance()) {
+      const BsrWorkItem item = walk.current();
+      const auto range = item.blocks;
       const int64_t num_steps = stages_of(range.end - range.begin);
       const int n_tile = item.n_tile * kClusterN + cluster_rank;
 

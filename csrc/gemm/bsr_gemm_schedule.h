@@ -83,4 +83,53 @@ struct BsrTileSchedule {
   }
 };
 
+// One work item as a role of the kernel runs it: its block-row, column tile and stored blocks.
+struct BsrWorkItem {
+  int row, n_tile;
+  BsrRowBlocks::Range blocks;
+};
+
+// A cluster's walk over its items: first, first + stride, ... below num_items. In the general
+// form an item's blocks take two dependent loads (the row order, then crow); read at the item
+// boundary, they would stall every item start for two L2 round trips under full load. The walk
+// reads the row order two items ahead and crow one item ahead, so each load's result is used an
+// item after it was issued.
+class BsrItemWalk {
+ public:
+  __host__ __device__ BsrItemWalk(const BsrTileSchedule& schedule, const BsrRowBlocks& blocks,
+                                  int64_t first, int64_t stride)
+      : schedule_(schedule), blocks_(blocks), index_(first), stride_(stride) {
+    const auto item = entry(first);
+    current_ = {item.row, item.n_tile, range(first, item.row)};
+    const auto second = entry(first + stride);
+    next_ = {second.row, second.n_tile, range(first + stride, second.row)};
+    after_next_ = entry(first + 2 * stride);
+  }
+
+  __host__ __device__ bool valid() const { return index_ < schedule_.num_items(); }
+  __host__ __device__ const BsrWorkItem& current() const { return current_; }
+
+  __host__ __device__ void advance() {
+    index_ += stride_;
+    current_ = next_;
+    next_ = {after_next_.row, after_next_.n_tile, range(index_ + stride_, after_next_.row)};
+    after_next_ = entry(index_ + 2 * stride_);
+  }
+
+ private:
+  // Items past the end are never run: no loads for them.
+  __host__ __device__ BsrTileSchedule::Item entry(int64_t i) const {
+    return i < schedule_.num_items() ? schedule_.item(i) : BsrTileSchedule::Item{0, 0};
+  }
+  __host__ __device__ BsrRowBlocks::Range range(int64_t i, int row) const {
+    return i < schedule_.num_items() ? blocks_.row(row) : BsrRowBlocks::Range{0, 0};
+  }
+
+  const BsrTileSchedule& schedule_;  // the kernel's parameters (grid constant): not copied
+  const BsrRowBlocks& blocks_;
+  int64_t index_, stride_;
+  BsrWorkItem current_, next_;
+  BsrTileSchedule::Item after_next_;
+};
+
 }  // namespace triageattention::gemm

@@ -13,6 +13,7 @@
 
 namespace {
 
+using triageattention::gemm::BsrItemWalk;
 using triageattention::gemm::BsrRowBlocks;
 using triageattention::gemm::BsrTileSchedule;
 
@@ -91,6 +92,46 @@ void check_malformed() {
 TEST(BsrGemmRowBlocks, MalformedIndicesStayInsideThePattern) {
   check_malformed<int32_t>();
   check_malformed<int64_t>();
+}
+
+// The kernel's consumers walk their items with the loads read ahead: every cluster's walk must
+// give the items first, first + stride, ... with their rows' blocks, exactly as reading them at
+// each item, and nothing for a cluster with no item.
+TEST(BsrGemmItemWalk, GivesEachClustersItemsAndBlocks) {
+  std::mt19937 rng(11);
+  const int num_rows = 37, num_tiles = 5;
+  std::vector<int> order(num_rows);
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), rng);
+  std::vector<int> crow(num_rows + 1, 0);
+  for (int r = 0; r < num_rows; ++r) crow[r + 1] = crow[r] + int(rng() % 6);
+  const std::vector<int> cols(std::max(crow.back(), 1), 0);
+  const BsrRowBlocks general{crow.data(), cols.data(), false, crow.back(), 0, 8};
+  const BsrRowBlocks fixed{nullptr, cols.data(), false, int64_t(num_rows) * 3, 3, 8};
+  const int* const orders[] = {nullptr, order.data()};
+  for (const BsrRowBlocks* blocks : {&general, &fixed}) {
+    for (const int* row_order : orders) {
+      const BsrTileSchedule schedule{num_rows, num_tiles, 2, row_order};
+      for (int stride : {1, 3, 64, 200}) {
+        for (int first = 0; first < std::min(stride, 190); ++first) {
+          SCOPED_TRACE(::testing::Message() << "stride " << stride << ", first " << first
+                                            << (blocks->crow ? ", general" : ", fixed")
+                                            << (row_order ? ", ordered" : ""));
+          BsrItemWalk walk(schedule, *blocks, first, stride);
+          for (int64_t i = first; i < schedule.num_items(); i += stride, walk.advance()) {
+            ASSERT_TRUE(walk.valid());
+            const auto item = schedule.item(i);
+            const auto range = blocks->row(item.row);
+            EXPECT_EQ(walk.current().row, item.row);
+            EXPECT_EQ(walk.current().n_tile, item.n_tile);
+            EXPECT_EQ(walk.current().blocks.begin, range.begin);
+            EXPECT_EQ(walk.current().blocks.end, range.end);
+          }
+          EXPECT_FALSE(walk.valid());
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
