@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Session 20, call 5: run4.sh cut to the device time left after call 4 was lost (the machine was
-# taken back mid-run; nothing came back). Same trees and prediction as run4.sh. From the
+# taken back mid-run; nothing came back). The item walk (g) has landed since (call 3 measured it
+# and ran its GEMM tests), so a is g and dyn is gp less g: cand_prefetch.patch. Prediction as in
+# run4.sh. From the
 # repository root, carry ["third_party"]:  bash docs/results/2026-12-07-h100-session20/run5.sh
 # Order: builds, gp's GEMM tests and sanitizers, two A/B rounds (bs 64/128, opposite orders), then
 # gp's whole ctest and pytest suites; each step stamped and packed.
@@ -8,7 +10,7 @@ R=$PWD
 D=$R/docs/results/2026-12-07-h100-session20
 source scripts/ab_tree.sh
 ab_run_start
-gemm_candidate_builds $D/cand_walk_prefetch.patch
+gemm_candidate_builds $D/cand_prefetch.patch
 gemm_checks $R/build/src_dyn $L dyn
 stamp checks
 pack
