@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepared in session 20, not run (call 4 ran it in a longer form and was lost when the machine
 # was taken back; no device time was left after). From the repository root, carry
-# ["third_party"]:  bash docs/results/2026-12-07-h100-session20/next_run.sh    # ~250 s
+# ["third_party"]:  bash docs/results/2026-12-07-h100-session20/next_run.sh    # ~300 s
 # Trees:
 #   a:   this tree (the consumers' item walk, landed after call 3);
 #   dyn: gp, cand_prefetch.patch: the producer prefetches into L1 the next item's crow entries and
@@ -13,8 +13,8 @@
 # then crow, then the first columns, three dependent L2 reads): the torch BSR GEMM kernel 313.7 ->
 # 306-309 us (kernel_times.py), bench_gemm torch BSR bs 64 12.5% 424 -> 430-440, bs 128 12.5%
 # 588 -> 595-610; the top-k rows within +-0.5%.
-# Order: builds, gp's GEMM tests and sanitizers, two A/B rounds (bs 64/128, opposite orders), then
-# gp's whole ctest and pytest suites; each step stamped and packed.
+# Order: builds, gp's GEMM tests and sanitizers, the A/B rounds (bs 64/128 twice in opposite
+# orders, bs 16/32 once), then gp's whole ctest and pytest suites; each step stamped and packed.
 R=$PWD
 D=$R/docs/results/2026-12-07-h100-session20
 source scripts/ab_tree.sh
@@ -23,12 +23,7 @@ gemm_candidate_builds $D/cand_prefetch.patch
 gemm_checks $R/build/src_dyn $L dyn
 stamp checks
 pack
-gemm_ab_round 1 "$L" 64,128 "$R/build/site_a" "$R/build/site_dyn"
-stamp "round 1"
-pack
-gemm_ab_round 2 "$L" 64,128 "$R/build/site_dyn" "$R/build/site_a"
-stamp "round 2"
-pack
+gemm_ab_rounds
 (cd $R/build/src_dyn && STEPS="cpp python" LOG_DIR="$L/suite_dyn" BUILD_DIR=build/gpu \
   bash scripts/gpu_check.sh 2>&1 | tail -n 4)
 stamp "suite on gp"
