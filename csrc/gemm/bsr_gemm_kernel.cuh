@@ -391,8 +391,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     constexpr int kBatchesInFlight = Traits::kBatchesInFlight;
     static_assert(kBatchesInFlight == 0 || kBatchesInFlight == 1, "0 or 1 wgmma batch in flight");
     // The consumers read each item's row and blocks ahead (the walk): at an item start they would
-    // wait for them with nothing to do. The producer reads them at the boundary, with three stages
-    // already loaded for the consumers, and has no registers to spare for the walk (it spilled).
+    // wait for them with nothing to do. The producer reads them at the boundary, with the ring's
+    // stages already loaded for the consumers, and has no registers to spare for the walk (it
+    // spilled).
     for (BsrItemWalk walk(params.schedule, params.blocks, cluster_id, num_clusters); walk.valid();
          walk.advance()) {
       const BsrWorkItem item = walk.current();
