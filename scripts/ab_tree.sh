@@ -12,6 +12,7 @@
 #   gemm_ab_round 1 logs 64,128 build/site_a build/site_x  # one round of bench_gemm.py
 #   R=$PWD; gemm_candidate_builds x.patch; gemm_ab_rounds  # a GEMM candidate's builds and rounds
 #   gemm_checks build/src_x logs x                     # GEMM tests and sanitizers of a full build
+#   gemm_kernel_times logs build/site_a build/site_x   # per-kernel times of both bsr_matmul forms
 # A prepared run's bookkeeping: ab_run_start sets L=$OUT/logs and records the device; stamp NAME
 # appends the seconds since then to $L/times.txt; pack tars $L into $OUT/results.tgz after each
 # step, so that a call cut short still returns what it measured.
@@ -141,6 +142,19 @@ gemm_ab_round() {
     echo "gemm $v$round rc=$?" >> "$logs/times.txt"
     grep -E "top-k" "$logs/gemm_$v$round.md" | grep -v "^ok" | cut -c1-170 \
       | sed "s/^/$v$round /" | tee -a "$logs/gemm_ab.txt"
+  done
+}
+# kernel_times.py's two bsr_matmul forms (top-k, torch BSR) over installed one-config builds, logs
+# in $1: each line tagged with the site's name and appended to kernel_times.txt.
+#   gemm_kernel_times logs build/site_a build/site_x
+gemm_kernel_times() {
+  local logs=$1 site form
+  shift
+  for site in "$@"; do
+    for form in bsr_matmul_topk bsr_matmul_torch_bsr; do
+      PYTHONPATH=$site timeout 60 python3 scripts/profile/kernel_times.py $form 2>&1 \
+        | grep -E " us " | sed "s/^/${site##*site_} /" | tee -a "$logs/kernel_times.txt"
+    done
   done
 }
 # The GEMM's tests in a tree built in full by gpu_check.sh's build step, from its folder $1, logs
