@@ -19,7 +19,6 @@ source scripts/ab_tree.sh
 ab_run_start
 patched_copy "$R/build/src_gp" "$P/cand_prefetch.patch"
 patched_copy "$R/build/src_go" "$P/cand_prefetch.patch" "$P/cand_row_order.patch"
-grep -h "PATCH FAILED" "$L"/*.txt 2>/dev/null
 full_build "$R/build/src_go" go &
 one_config_build "$R" "$R/build/site_a" "16;32;64;128" > "$L/build_a.log" 2>&1 &
 one_config_build "$R/build/src_gp" "$R/build/site_gp" "16;32;64;128" > "$L/build_gp.log" 2>&1 &
