@@ -18,6 +18,7 @@ kernel's mean time per call: where the time of a multi-kernel op goes, before re
 
 import argparse
 import collections
+import warnings
 
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -68,6 +69,7 @@ def workloads(gen):
         if not torch_bsr:
             return lambda: ta.bsr_matmul((None, cols, values), b)
         crow = torch.arange(0, rows + 1, dtype=torch.int32, device="cuda") * topk
+        warnings.filterwarnings("ignore", message="Sparse BSR tensor support is in beta")
         a = torch.sparse_bsr_tensor(crow, cols.reshape(-1), values, size=(size, size))
         return lambda: ta.bsr_matmul(a, b)
 
