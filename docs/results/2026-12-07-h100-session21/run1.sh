@@ -1,52 +1,57 @@
 #!/usr/bin/env bash
-# Session 21, call 1: session 20's two prepared general-form candidates, measured together and
-# apart, and the whole suite on the tree that would land. From the repository root, carry
-# ["third_party"]:  bash docs/results/2026-12-07-h100-session21/run1.sh   # ~500 s
+# Session 21, call 1: session 20's two prepared general-form candidates together, and the whole
+# suite on the tree that would land. From the repository root, carry ["third_party"]:
+#   bash docs/results/2026-12-07-h100-session21/run1.sh   # ~550 s
 # Trees (one-config builds bs 16/32/64/128 bf16, installed side by side):
 #   a:  this tree (session 20's final tree);
-#   gp: ../2026-12-07-h100-session20/cand_prefetch.patch: the producer prefetches into L1 the
-#       next item's crow entries and the row order entry of the item after; 32-bit item
-#       arithmetic. Prediction: torch BSR GEMM kernel 313.7 -> 306-309 us, bench torch BSR
-#       bs 64 12.5% 424 -> 430-440; top-k rows within +-0.5%.
-#   go: gp plus ../2026-12-07-h100-session20/cand_row_order.patch: the row order in one CTA
-#       (BlockRadixSort) for up to 4096 block-rows. Prediction: a further +2-3 us per torch BSR
-#       call (one ~2-3 us kernel instead of 1.2 + 4.2 us and a launch gap); top-k rows unchanged.
-# go is also built in full: its GEMM tests and sanitizers first, its SASS, then after the timings
-# its whole ctest and pytest suites.
+#   go: ../2026-12-07-h100-session20/cand_prefetch.patch and cand_row_order.patch there.
+#       gp, the prefetch: the producer prefetches into L1 the next item's crow entries and the
+#       row order entry of the item after; 32-bit item arithmetic. Prediction: torch BSR GEMM
+#       kernel 313.7 -> 306-309 us, bench torch BSR bs 64 12.5% 424 -> 430-440; top-k rows
+#       within +-0.5%.
+#       o, the row order in one CTA (BlockRadixSort) up to 4096 block-rows. Prediction: one
+#       ~2-3 us kernel in place of 1.2 + 4.2 us and a launch gap: a further +2-3 us per torch
+#       BSR call; top-k rows unchanged.
+#       The two touch different kernels, so kernel_times.py separates them (the GEMM kernel's
+#       time is gp's, the row order's kernels are o's).
+# go is also built in full: its GEMM tests and sanitizers, its SASS, then after the timings its
+# whole ctest and pytest suites and compute-sanitizer on the whole C++ suite.
 R=$PWD
 P=$R/docs/results/2026-12-07-h100-session20
 source scripts/ab_tree.sh
 ab_run_start
-patched_copy "$R/build/src_gp" "$P/cand_prefetch.patch"
 patched_copy "$R/build/src_go" "$P/cand_prefetch.patch" "$P/cand_row_order.patch"
 full_build "$R/build/src_go" go &
 one_config_build "$R" "$R/build/site_a" "16;32;64;128" > "$L/build_a.log" 2>&1 &
-one_config_build "$R/build/src_gp" "$R/build/site_gp" "16;32;64;128" > "$L/build_gp.log" 2>&1 &
 one_config_build "$R/build/src_go" "$R/build/site_go" "16;32;64;128" > "$L/build_go.log" 2>&1 &
 wait
 stamp builds
 tail -n 1 "$L/full_build_go.txt"
-ls -d "$R"/build/site_{a,gp,go}/triageattention >> "$L/times.txt" 2>&1
 pack
 gemm_checks "$R/build/src_go" "$L" go
 (cd "$R/build/src_go" && STEPS="sass" LOG_DIR="$L/sass_go" BUILD_DIR=build/gpu \
   bash scripts/gpu_check.sh 2>&1 | tail -n 1 | tee -a "$L/times.txt")
 stamp checks
 pack
-gemm_kernel_times "$L" "$R/build/site_a" "$R/build/site_gp" "$R/build/site_go"
+gemm_kernel_times "$L" "$R/build/site_a" "$R/build/site_go"
 stamp "kernel times"
 pack
-gemm_ab_round 1 "$L" 64,128 "$R/build/site_a" "$R/build/site_gp" "$R/build/site_go"
+gemm_ab_round 1 "$L" 64,128 "$R/build/site_a" "$R/build/site_go"
 stamp "round 1"
 pack
-gemm_ab_round 2 "$L" 64,128 "$R/build/site_go" "$R/build/site_gp" "$R/build/site_a"
+gemm_ab_round 2 "$L" 64,128 "$R/build/site_go" "$R/build/site_a"
 stamp "round 2"
 pack
 gemm_ab_round _small "$L" 16,32 "$R/build/site_a" "$R/build/site_go"
 stamp "bs 16 and 32"
 pack
+grep -h "torch BSR)\|top-k)" "$L"/gemm_*.md | grep "^|" | cut -c1-130
 (cd "$R/build/src_go" && STEPS="cpp python" LOG_DIR="$L/suite_go" BUILD_DIR=build/gpu \
   bash scripts/gpu_check.sh 2>&1 | tail -n 4 | tee -a "$L/times.txt")
 stamp "suite on go"
 pack
-grep -h "torch BSR)\|top-k)" "$L"/gemm_*.md | grep "^|" | cut -c1-150 | tail -n 40
+(cd "$R/build/src_go" && timeout 240 bash scripts/sanitize.sh build/gpu > "$L/sanitize_go.txt" 2>&1
+ echo "sanitize go rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$L/sanitize_go.txt" | tr '\n' ' ')" \
+   | tee -a "$L/times.txt")
+stamp "sanitize on go"
+pack
