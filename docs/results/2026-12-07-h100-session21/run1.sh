@@ -45,7 +45,8 @@ pack
 gemm_ab_round _small "$L" 16,32 "$R/build/site_a" "$R/build/site_go"
 stamp "bs 16 and 32"
 pack
-grep -h "torch BSR)\|top-k)" "$L"/gemm_*.md | grep "^|" | cut -c1-130
+(cd "$L" && grep "torch BSR)\|top-k)" gemm_*.md | grep -v ":ok" \
+  | sed "s/M8192 N8192 K8192 //; s/TriageAttention bsr_matmul //" | cut -c1-110)
 (cd "$R/build/src_go" && STEPS="cpp python" LOG_DIR="$L/suite_go" BUILD_DIR=build/gpu \
   bash scripts/gpu_check.sh 2>&1 | tail -n 4 | tee -a "$L/times.txt")
 stamp "suite on go"
