@@ -14,8 +14,9 @@
 #       BSR call; top-k rows unchanged.
 #       The two touch different kernels, so kernel_times.py separates them (the GEMM kernel's
 #       time is gp's, the row order's kernels are o's).
-# go is also built in full: its GEMM tests and sanitizers, its SASS, then after the timings its
-# whole ctest and pytest suites and compute-sanitizer on the whole C++ suite.
+# go is also built in full: its GEMM tests and sanitizers, then after the timings its whole ctest
+# and pytest suites, bs 16/32, its SASS and compute-sanitizer on the whole C++ suite (most
+# useful first: the device time left may cut the call short; every step is packed).
 R=$PWD
 P=$R/docs/results/2026-12-07-h100-session20
 source scripts/ab_tree.sh
@@ -29,8 +30,6 @@ stamp builds
 tail -n 1 "$L/full_build_go.txt"
 pack
 gemm_checks "$R/build/src_go" "$L" go
-(cd "$R/build/src_go" && STEPS="sass" LOG_DIR="$L/sass_go" BUILD_DIR=build/gpu \
-  bash scripts/gpu_check.sh 2>&1 | tail -n 1 | tee -a "$L/times.txt")
 stamp checks
 pack
 gemm_kernel_times "$L" "$R/build/site_a" "$R/build/site_go"
@@ -42,15 +41,17 @@ pack
 gemm_ab_round 2 "$L" 64,128 "$R/build/site_go" "$R/build/site_a"
 stamp "round 2"
 pack
-gemm_ab_round _small "$L" 16,32 "$R/build/site_a" "$R/build/site_go"
-stamp "bs 16 and 32"
-pack
 (cd "$L" && grep "torch BSR)\|top-k)" gemm_*.md | grep -v ":ok" \
   | sed "s/M8192 N8192 K8192 //; s/TriageAttention bsr_matmul //" | cut -c1-110)
 (cd "$R/build/src_go" && STEPS="cpp python" LOG_DIR="$L/suite_go" BUILD_DIR=build/gpu \
   bash scripts/gpu_check.sh 2>&1 | tail -n 4 | tee -a "$L/times.txt")
 stamp "suite on go"
 pack
+gemm_ab_round _small "$L" 16,32 "$R/build/site_a" "$R/build/site_go"
+stamp "bs 16 and 32"
+pack
+(cd "$R/build/src_go" && STEPS="sass" LOG_DIR="$L/sass_go" BUILD_DIR=build/gpu \
+  bash scripts/gpu_check.sh 2>&1 | tail -n 1 | tee -a "$L/times.txt")
 (cd "$R/build/src_go" && timeout 240 bash scripts/sanitize.sh build/gpu > "$L/sanitize_go.txt" 2>&1
  echo "sanitize go rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$L/sanitize_go.txt" | tr '\n' ' ')" \
    | tee -a "$L/times.txt")
