@@ -47,6 +47,10 @@ void check_bsr_gemm_params(const BsrGemmParams& p) {
     throw_invalid(fn, "K must be a positive multiple of block_size ", bs, ", got ", p.K);
   if (p.N <= 0) throw_invalid(fn, "N must be positive, got ", p.N);
   if (p.N > kInt32Max || p.K > kInt32Max) throw_invalid(fn, "N and K must be below 2^31");
+  // The kernel numbers its work items (block-row, column tile of at least 256) in 32 bits.
+  if (p.M / bs > kInt32Max || p.M / bs * ((p.N + 255) / 256) > kInt32Max)
+    throw_invalid(fn, "M / block_size times N / 256 (rounded up) must be below 2^31, got M ", p.M,
+                  " and N ", p.N);
   if (p.nnzb < 0) throw_invalid(fn, "nnzb must be non-negative, got ", p.nnzb);
   if ((p.nnzb > 0 ? p.nnzb : 1) * bs > kInt32Max)
     throw_invalid(fn, "nnzb * block_size must be below 2^31, got nnzb ", p.nnzb);

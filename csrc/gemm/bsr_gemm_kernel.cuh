@@ -276,6 +276,14 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     for (int64_t i = cluster_id; i < num_items; i += num_clusters) {
       const auto item = params.schedule.item(i);
       const auto range = params.blocks.row(item.row);
+      // In the general form the two reads above wait on each other at every item start. The
+      // consumers' walk, which reads them ahead, spills in the producer's 40 registers; L1
+      // prefetches hold no register: the next item's crow (its row order entry came in one item
+      // ago) and the row order entry of the item after.
+      if (i + 2 * num_clusters < num_items) params.schedule.prefetch_item(i + 2 * num_clusters);
+      if (i + num_clusters < num_items) {
+        params.blocks.prefetch_row(params.schedule.item(i + num_clusters).row);
+      }
       const int n_tile = item.n_tile * kClusterN + cluster_rank;
       const bool tile_exists = n_tile < params.num_n_tiles;
       const int n0 = n_tile * kTileN;
@@ -391,9 +399,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     constexpr int kBatchesInFlight = Traits::kBatchesInFlight;
     static_assert(kBatchesInFlight == 0 || kBatchesInFlight == 1, "0 or 1 wgmma batch in flight");
     // The consumers read each item's row and blocks ahead (the walk): at an item start they would
-    // wait for them with nothing to do. The producer reads them at the boundary, with the ring's
-    // stages already loaded for the consumers, and has no registers to spare for the walk (it
-    // spilled).
+    // wait for them with nothing to do.
     for (BsrItemWalk walk(params.schedule, params.blocks, cluster_id, num_clusters); walk.valid();
          walk.advance()) {
       const BsrWorkItem item = walk.current();

@@ -19,6 +19,14 @@ __host__ __device__ __forceinline__ T read_only(const T* p) {
 #endif
 }
 
+// Brings the line holding p into the SM's L1 (the index arrays are read with __ldg, through L1),
+// so that a later load of it waits ~40 cycles instead of an L2 round trip. Nothing on the host.
+__host__ __device__ __forceinline__ void prefetch_l1(const void* p) {
+#ifdef __CUDA_ARCH__
+  asm volatile("prefetch.global.L1 [%0];" ::"l"(p));
+#endif
+}
+
 // Reads one index of a pattern array stored as int32 or int64.
 __host__ __device__ __forceinline__ int64_t load_index(const void* ptr, int64_t i, bool is_int64) {
   return is_int64 ? read_only(static_cast<const long long*>(ptr) + i)
@@ -48,6 +56,15 @@ struct BsrRowBlocks {
     return {b, e};
   }
 
+  // Prefetches into L1 what row(r) will read (nothing in the fixed form). crow[r] and crow[r + 1]
+  // may straddle a line, so both are fetched.
+  __host__ __device__ void prefetch_row(int r) const {
+    if (crow == nullptr) return;
+    const int width = is_int64 ? 8 : 4;
+    prefetch_l1(static_cast<const char*>(crow) + int64_t(r) * width);
+    prefetch_l1(static_cast<const char*>(crow) + int64_t(r + 1) * width);
+  }
+
   // Column block of stored block j, or -1 if it lies outside [0, K / bs).
   __host__ __device__ int column(int64_t j) const {
     int64_t c = load_index(cols, j, is_int64);
@@ -72,14 +89,31 @@ struct BsrTileSchedule {
   };
 
   __host__ __device__ Item item(int64_t i) const {
-    const int64_t band_items = int64_t(num_rows) * band;
-    const int band_idx = int(i / band_items);
-    const int64_t within = i - band_idx * band_items;
+    const auto at = locate(i);
+    return {row_order ? read_only(row_order + at.rank) : at.rank, at.n_tile};
+  }
+
+  // Prefetches into L1 the row order entry item(i) will read (nothing without a row order).
+  __host__ __device__ void prefetch_item(int64_t i) const {
+    if (row_order != nullptr) prefetch_l1(row_order + locate(i).rank);
+  }
+
+ private:
+  // Item i's place in the schedule: its rank in the row order and its column tile. In 32 bits
+  // (the host keeps num_items below 2^31): the 64-bit divisions made the producer spill.
+  struct Place {
+    int rank, n_tile;
+  };
+  __host__ __device__ Place locate(int64_t item) const {
+    const int i = int(item);
+    const int band_items = num_rows * band;
+    const int band_idx = i / band_items;
+    const int within = i - band_idx * band_items;
     const int first_tile = band_idx * band;
     const int width = num_n_tiles - first_tile < band ? num_n_tiles - first_tile : band;
-    const int rank = int(within / width);
-    const int n_tile = first_tile + int(within - int64_t(rank) * width);
-    return {row_order ? read_only(row_order + rank) : rank, n_tile};
+    const int rank = within / width;
+    const int n_tile = first_tile + (within - rank * width);
+    return {rank, n_tile};
   }
 };
 

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <numeric>
 
+#include "../../csrc/gemm/bsr_gemm_launch.h"
+#include "../../csrc/gemm/bsr_gemm_schedule.h"
 #include "test_util.h"
 #include "triageattention/reference.h"
 #include "triageattention/sparse_gemm.h"
@@ -352,6 +354,50 @@ TEST(BsrGemm, ClassApiFixedTopk) {
   triageattention::reference::BsrMatrix A{M, K, bs, pattern.crow, pattern.col, values_f};
   triageattention::reference::bsr_gemm(A, b_f.data(), N, N, want.data(), N, 1.f, 0.f);
   EXPECT_LE(max_scaled_error(got, want), 2e-4);
+}
+
+// The general form's row order: longest first, equal lengths in row order (a stable sort on the
+// host of the clamped lengths), from CUB's single-tile sort (small row counts) and its
+// multi-pass sort (large ones), both index widths and malformed crow values.
+TEST(BsrGemm, RowOrderIsLongestFirstAndStable) {
+  TA_REQUIRE_GPU();
+  std::mt19937 rng(6000);
+  for (int num_rows : {2, 3, 129, 4096, 4097, 20000}) {
+    for (bool int64 : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << num_rows << " rows, " << (int64 ? "int64" : "int32"));
+      std::vector<int64_t> crow(num_rows + 1, 0);
+      for (int r = 0; r < num_rows; ++r) crow[r + 1] = crow[r] + int64_t(rng() % 9);
+      const int64_t nnzb = crow.back();
+      crow[1] = nnzb + 7;  // row 0 runs past nnzb, row 1 backwards: both clamped
+      std::vector<int32_t> crow32(crow.begin(), crow.end());
+      DeviceBuffer d_crow(crow.size() * (int64 ? 8 : 4));
+      d_crow.upload(int64 ? static_cast<const void*>(crow.data()) : crow32.data(), d_crow.bytes());
+
+      BsrGemmParams p;
+      p.block_size = 64;
+      p.M = int64_t(num_rows) * p.block_size;
+      p.K = 64 * 64;
+      p.N = 64;
+      p.nnzb = nnzb;
+      p.crow_indices = d_crow.get();
+      p.index_type = int64 ? IndexType::kInt64 : IndexType::kInt32;
+      DeviceBuffer workspace(triageattention::gemm::RowOrderWorkspace::bytes(num_rows));
+      const int* d_order = triageattention::gemm::RowOrderWorkspace::compute(
+          p, workspace.get(), workspace.bytes(), nullptr);
+      ASSERT_NE(d_order, nullptr);
+      std::vector<int> got(num_rows);
+      TA_EXPECT_CUDA(cudaMemcpy(got.data(), d_order, sizeof(int) * num_rows, cudaMemcpyDefault));
+
+      const triageattention::gemm::BsrRowBlocks blocks{crow.data(), nullptr, true, nnzb, 0, 64};
+      std::vector<int64_t> length(num_rows);
+      for (int r = 0; r < num_rows; ++r) length[r] = blocks.row(r).end - blocks.row(r).begin;
+      std::vector<int> want(num_rows);
+      std::iota(want.begin(), want.end(), 0);
+      std::stable_sort(want.begin(), want.end(),
+                       [&](int a, int b) { return length[a] > length[b]; });
+      EXPECT_EQ(got, want);
+    }
+  }
 }
 
 }  // namespace

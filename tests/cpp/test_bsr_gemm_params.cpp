@@ -48,6 +48,8 @@ TEST(BsrGemmParams, EachBadArgumentIsNamed) {
   p = valid_params(); p.K = 100; expect_rejected(p, "K must be");
   p = valid_params(); p.K = 0; expect_rejected(p, "K must be");
   p = valid_params(); p.N = 0; expect_rejected(p, "N must be");
+  p = valid_params(); p.M = int64_t(64) << 30; expect_rejected(p, "M / block_size times N / 256");
+  p = valid_params(); p.M = int64_t(1) << 60; expect_rejected(p, "M / block_size times N / 256");
   p = valid_params(); p.nnzb = 7; expect_rejected(p, "nnzb");
   p = valid_params(); p.topk = -1; expect_rejected(p, "topk");
   p = valid_params(); p.ldb = 500; expect_rejected(p, "ldb");
