@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Prepared in session 21, not run (one device call fitted the session). From the repository
+# root, carry ["third_party"]:  bash docs/results/2026-12-07-h100-session21/next_run.sh   # ~480 s
+# Trees (one-config builds bs 16/32/64/128 bf16, installed side by side):
+#   a:  this tree;
+#   nr: cand_no_prefetch.patch and cand_rank_order.patch here, which touch different kernels, so
+#       kernel_times.py tells them apart:
+#       np, the producer's L1 prefetch removed (session 21: the torch BSR GEMM kernel 313.0 ->
+#       313.2 us with it). Prediction: both GEMM kernels within +-0.3% of a; if so, the
+#       simpler code lands.
+#       r, the general form's row order for up to 1,024 block-rows in one CTA that ranks each
+#       row by counting the rows before it (longer, or as long with a lower index); CUB beyond.
+#       Prediction: ~2 us of kernel for 128 rows against 1.3 + 4.2 us and a launch gap, so the
+#       torch BSR rows +1% (bs 64 12.5% ~423 -> ~427). New sizes 1024/1025 in
+#       BsrGemm.RowOrderIsLongestFirstAndStable cover both paths.
+# Then Nsight Compute on one GEMM launch of each form in a: the general form's GEMM kernel runs
+# 10 us behind the top-k form's at bs 64 12.5% with the same schedule, loads and epilogue (the
+# workload is called without the torch profiler, which would share CUPTI with ncu). The whole
+# suite on nr last.
+R=$PWD
+S=$R/docs/results/2026-12-07-h100-session21
+source scripts/ab_tree.sh
+ab_run_start
+patched_copy "$R/build/src_nr" "$S/cand_no_prefetch.patch" "$S/cand_rank_order.patch"
+full_build "$R/build/src_nr" nr &
+one_config_build "$R" "$R/build/site_a" "16;32;64;128" > "$L/build_a.log" 2>&1 &
+one_config_build "$R/build/src_nr" "$R/build/site_nr" "16;32;64;128" > "$L/build_nr.log" 2>&1 &
+wait
+stamp builds
+tail -n 1 "$L/full_build_nr.txt"
+pack
+gemm_checks "$R/build/src_nr" "$L" nr
+stamp checks
+pack
+gemm_kernel_times "$L" "$R/build/site_a" "$R/build/site_nr"
+stamp "kernel times"
+pack
+gemm_ab_round 1 "$L" 64,128 "$R/build/site_a" "$R/build/site_nr"
+gemm_ab_round 2 "$L" 64,128 "$R/build/site_nr" "$R/build/site_a"
+stamp "rounds 1 and 2"
+pack
+for form in bsr_matmul_topk bsr_matmul_torch_bsr; do
+  PYTHONPATH=$R/build/site_a OUT=$L/ncu timeout 90 bash scripts/profile/ncu.sh bsr_gemm_kernel \
+    $form -- python3 -c "import sys, torch; sys.path.insert(0, 'scripts/profile')
+import kernel_times as k
+call = k.workloads(torch.Generator(device='cuda').manual_seed(0))['$form']()
+for _ in range(4): call()
+torch.cuda.synchronize()" > /dev/null 2>&1
+  rm -f "$L/ncu/$form.ncu-rep"
+done
+stamp ncu
+pack
+(cd "$R/build/src_nr" && STEPS="cpp python" LOG_DIR="$L/suite_nr" BUILD_DIR=build/gpu \
+  bash scripts/gpu_check.sh 2>&1 | tail -n 4 | tee -a "$L/times.txt")
+stamp "suite on nr"
+pack
+gemm_ab_round _small "$L" 16,32 "$R/build/site_a" "$R/build/site_nr"
+stamp "bs 16 and 32"
+pack
