@@ -2,6 +2,7 @@
 #   source scripts/ab_tree.sh
 #   ab_run_start; ...; stamp builds; pack            # logs, timing and packing of a run
 #   full_build build/src_x x                           # gpu_check.sh's build step in that tree
+#   candidate_suite build/src_x x                      # then its whole ctest and pytest suites
 #   patched_copy build/src_x a.patch [b.patch]  # this tree (no build/, no .git), patches applied
 #   one_config_build build/src_x build/site_x "64;128"  # bf16, D 128, q tile 128, those block
 #                                                       # sizes, installed into build/site_x
@@ -11,6 +12,7 @@
 #   split_merge_race_checks build/src_x logs x         # racecheck / synccheck on the split merges
 #   gemm_ab_round 1 logs 64,128 build/site_a build/site_x  # one round of bench_gemm.py
 #   R=$PWD; gemm_candidate_builds x.patch; gemm_ab_rounds  # a GEMM candidate's builds and rounds
+#                                                      # (CAND=name: build/site_name, not _dyn)
 #   gemm_checks build/src_x logs x                     # GEMM tests and sanitizers of a full build
 #   gemm_kernel_times logs build/site_a build/site_x   # per-kernel times of both bsr_matmul forms
 # A prepared run's bookkeeping: ab_run_start sets L=$OUT/logs and records the device; stamp NAME
@@ -28,6 +30,12 @@ pack() { tar czf "$OUT/results.tgz" -C "$OUT" logs; }
 full_build() {
   (cd "$1" && STEPS="build" LOG_DIR="$L/full_$2" bash scripts/gpu_check.sh \
     > "$L/full_build_$2.txt" 2>&1)
+}
+# The whole ctest and pytest suites of a tree built by full_build, from its folder $1, logs in
+# $L/suite_$2, the summary rows also appended to $L/times.txt.
+candidate_suite() {
+  (cd "$1" && STEPS="cpp python" LOG_DIR="$L/suite_$2" BUILD_DIR=build/gpu \
+    bash scripts/gpu_check.sh 2>&1 | tail -n 4 | tee -a "$L/times.txt")
 }
 patched_copy() {
   rm -rf "$1"
@@ -53,17 +61,18 @@ sanitize_line() {
     build/gpu/tests/triageattention_tests --gtest_filter="$filter" --gtest_brief=1 > "$log" 2>&1
   echo "$tool $tag rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$log" | tail -n 1)"
 }
-# A GEMM A/B's trees, from the repository root $R: build/src_dyn (this tree with the candidate patch
-# $1) built in full, and one-config builds (bs 16/32/64/128) of this tree (build/site_a) and of
-# it (build/site_dyn), all at once; then the stamp and the pack.
+# A GEMM A/B's trees, from the repository root $R: build/src_$CAND (this tree with the candidate
+# patches $@; CAND defaults to dyn) built in full, and one-config builds (bs 16/32/64/128) of this
+# tree (build/site_a) and of it (build/site_$CAND), all at once; then the stamp and the pack.
 gemm_candidate_builds() {
-  patched_copy "$R/build/src_dyn" "$1"
-  full_build "$R/build/src_dyn" dyn &
+  local c=${CAND:-dyn}
+  patched_copy "$R/build/src_$c" "$@"
+  full_build "$R/build/src_$c" "$c" &
   one_config_build "$R" "$R/build/site_a" "16;32;64;128" > "$L/build_a.log" 2>&1 &
-  one_config_build "$R/build/src_dyn" "$R/build/site_dyn" "16;32;64;128" > "$L/build_dyn.log" 2>&1 &
+  one_config_build "$R/build/src_$c" "$R/build/site_$c" "16;32;64;128" > "$L/build_$c.log" 2>&1 &
   wait
   stamp builds
-  tail -n 1 "$L/full_build_dyn.txt"
+  tail -n 1 "$L/full_build_$c.txt"
   pack
 }
 # The GEMM A/B rounds over those builds: 1 and 2 at bs 64 and 128 in opposite order, one at bs 16

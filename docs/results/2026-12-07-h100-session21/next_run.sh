@@ -21,14 +21,7 @@ R=$PWD
 S=$R/docs/results/2026-12-07-h100-session21
 source scripts/ab_tree.sh
 ab_run_start
-patched_copy "$R/build/src_nr" "$S/cand_no_prefetch.patch" "$S/cand_rank_order.patch"
-full_build "$R/build/src_nr" nr &
-one_config_build "$R" "$R/build/site_a" "16;32;64;128" > "$L/build_a.log" 2>&1 &
-one_config_build "$R/build/src_nr" "$R/build/site_nr" "16;32;64;128" > "$L/build_nr.log" 2>&1 &
-wait
-stamp builds
-tail -n 1 "$L/full_build_nr.txt"
-pack
+CAND=nr gemm_candidate_builds "$S/cand_no_prefetch.patch" "$S/cand_rank_order.patch"
 gemm_checks "$R/build/src_nr" "$L" nr
 stamp checks
 pack
@@ -50,8 +43,7 @@ torch.cuda.synchronize()" > /dev/null 2>&1
 done
 stamp ncu
 pack
-(cd "$R/build/src_nr" && STEPS="cpp python" LOG_DIR="$L/suite_nr" BUILD_DIR=build/gpu \
-  bash scripts/gpu_check.sh 2>&1 | tail -n 4 | tee -a "$L/times.txt")
+candidate_suite "$R/build/src_nr" nr
 stamp "suite on nr"
 pack
 gemm_ab_round _small "$L" 16,32 "$R/build/site_a" "$R/build/site_nr"
