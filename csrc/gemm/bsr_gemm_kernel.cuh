@@ -276,14 +276,6 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     for (int64_t i = cluster_id; i < num_items; i += num_clusters) {
       const auto item = params.schedule.item(i);
       const auto range = params.blocks.row(item.row);
-      // In the general form the two reads above wait on each other at every item start. The
-      // consumers' walk, which reads them ahead, spills in the producer's 40 registers; L1
-      // prefetches hold no register: the next item's crow (its row order entry came in one item
-      // ago) and the row order entry of the item after.
-      if (i + 2 * num_clusters < num_items) params.schedule.prefetch_item(i + 2 * num_clusters);
-      if (i + num_clusters < num_items) {
-        params.blocks.prefetch_row(params.schedule.item(i + num_clusters).row);
-      }
       const int n_tile = item.n_tile * kClusterN + cluster_rank;
       const bool tile_exists = n_tile < params.num_n_tiles;
       const int n0 = n_tile * kTileN;
@@ -399,7 +391,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     constexpr int kBatchesInFlight = Traits::kBatchesInFlight;
     static_assert(kBatchesInFlight == 0 || kBatchesInFlight == 1, "0 or 1 wgmma batch in flight");
     // The consumers read each item's row and blocks ahead (the walk): at an item start they would
-    // wait for them with nothing to do.
+    // wait for them with nothing to do. The walk's schedule arithmetic runs under the item's first
+    // wgmma batch: at the item boundary the next stages are usually loaded already, so whatever
+    // the consumers compute there delays the tensor cores.
     for (BsrItemWalk walk(params.schedule, params.blocks, cluster_id, num_clusters); walk.valid();
          walk.advance()) {
       const BsrWorkItem item = walk.current();
@@ -407,8 +401,10 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       const int64_t num_steps = stages_of(range.end - range.begin);
       const int n_tile = item.n_tile * kClusterN + cluster_rank;
 
-      clear(accum);
-      tiled_mma.accumulate_ = GMMA::ScaleOut::One;
+      // The item's first wgmma overwrites the accumulators (ScaleOut::Zero) instead of a clear
+      // before it: up to 128 register writes per thread at the item boundary, where they delay
+      // the tensor cores. A row with no blocks clears them for the epilogue.
+      tiled_mma.accumulate_ = GMMA::ScaleOut::Zero;
       for (int64_t step = 0; step < num_steps; ++step) {
         pipeline.consumer_wait(read_state);
         warpgroup_fence_operand(accum);
@@ -417,8 +413,10 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
         for (int k = 0; k < size<2>(tCrA); ++k) {
           cute::gemm(tiled_mma, tCrA(_, _, k, read_state.index()), tCrB(_, _, k, read_state.index()),
                      accum);
+          tiled_mma.accumulate_ = GMMA::ScaleOut::One;
         }
         warpgroup_commit_batch();
+        if (step == 0) walk.look_ahead();
         warpgroup_wait<kBatchesInFlight>();
         warpgroup_fence_operand(accum);
         if constexpr (kBatchesInFlight == 0) {  // this stage's batch is done: free it
@@ -428,6 +426,10 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
           ++release_state;
         }
         ++read_state;
+      }
+      if (num_steps == 0) {
+        walk.look_ahead();
+        clear(accum);
       }
       if constexpr (kBatchesInFlight > 0) {
         warpgroup_wait<0>();

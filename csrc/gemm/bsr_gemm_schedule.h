@@ -19,14 +19,6 @@ __host__ __device__ __forceinline__ T read_only(const T* p) {
 #endif
 }
 
-// Brings the line holding p into the SM's L1 (the index arrays are read with __ldg, through L1),
-// so that a later load of it waits ~40 cycles instead of an L2 round trip. Nothing on the host.
-__host__ __device__ __forceinline__ void prefetch_l1(const void* p) {
-#ifdef __CUDA_ARCH__
-  asm volatile("prefetch.global.L1 [%0];" ::"l"(p));
-#endif
-}
-
 // Reads one index of a pattern array stored as int32 or int64.
 __host__ __device__ __forceinline__ int64_t load_index(const void* ptr, int64_t i, bool is_int64) {
   return is_int64 ? read_only(static_cast<const long long*>(ptr) + i)
@@ -56,15 +48,6 @@ struct BsrRowBlocks {
     return {b, e};
   }
 
-  // Prefetches into L1 what row(r) will read (nothing in the fixed form). crow[r] and crow[r + 1]
-  // may straddle a line, so both are fetched.
-  __host__ __device__ void prefetch_row(int r) const {
-    if (crow == nullptr) return;
-    const int width = is_int64 ? 8 : 4;
-    prefetch_l1(static_cast<const char*>(crow) + int64_t(r) * width);
-    prefetch_l1(static_cast<const char*>(crow) + int64_t(r + 1) * width);
-  }
-
   // Column block of stored block j, or -1 if it lies outside [0, K / bs).
   __host__ __device__ int column(int64_t j) const {
     int64_t c = load_index(cols, j, is_int64);
@@ -91,11 +74,6 @@ struct BsrTileSchedule {
   __host__ __device__ Item item(int64_t i) const {
     const auto at = locate(i);
     return {row_order ? read_only(row_order + at.rank) : at.rank, at.n_tile};
-  }
-
-  // Prefetches into L1 the row order entry item(i) will read (nothing without a row order).
-  __host__ __device__ void prefetch_item(int64_t i) const {
-    if (row_order != nullptr) prefetch_l1(row_order + locate(i).rank);
   }
 
  private:
@@ -127,7 +105,9 @@ struct BsrWorkItem {
 // form an item's blocks take two dependent loads (the row order, then crow); read at the item
 // boundary, they would stall every item start for two L2 round trips under full load. The walk
 // reads the row order two items ahead and crow one item ahead, so each load's result is used an
-// item after it was issued.
+// item after it was issued. The schedule arithmetic of the item after next (two divisions) is
+// look_ahead(), which the caller runs once per item where it overlaps other work; advance() is
+// left with a copy and crow's loads.
 class BsrItemWalk {
  public:
   __host__ __device__ BsrItemWalk(const BsrTileSchedule& schedule, const BsrRowBlocks& blocks,
@@ -137,17 +117,18 @@ class BsrItemWalk {
     current_ = {item.row, item.n_tile, range(first, item.row)};
     const auto second = entry(first + stride);
     next_ = {second.row, second.n_tile, range(first + stride, second.row)};
-    after_next_ = entry(first + 2 * stride);
   }
 
   __host__ __device__ bool valid() const { return index_ < schedule_.num_items(); }
   __host__ __device__ const BsrWorkItem& current() const { return current_; }
 
+  // Once per item, before advance().
+  __host__ __device__ void look_ahead() { after_next_ = entry(index_ + 2 * stride_); }
+
   __host__ __device__ void advance() {
     index_ += stride_;
     current_ = next_;
     next_ = {after_next_.row, after_next_.n_tile, range(index_ + stride_, after_next_.row)};
-    after_next_ = entry(index_ + 2 * stride_);
   }
 
  private:

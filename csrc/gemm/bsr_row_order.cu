@@ -1,6 +1,7 @@
 // Longest-first order of BSR block-rows, so the persistent GEMM schedule starts long rows early.
-// A stable radix sort (CUB) keeps equal-length rows in index order: the order, and therefore
-// the schedule, is the same on every run.
+// Equal-length rows keep their index order (a stable order): the order, and therefore the
+// schedule, is the same on every run. Up to kRankThreads rows one CTA ranks them in one launch;
+// more rows take a lengths kernel and CUB's stable radix sort.
 #include <cub/device/device_radix_sort.cuh>
 
 #include "common/cuda_check.h"
@@ -20,6 +21,31 @@ __global__ void row_lengths_kernel(BsrRowBlocks blocks, int num_rows, int* lengt
   const auto range = blocks.row(r);
   lengths[r] = int(range.end - range.begin);
   rows[r] = r;
+}
+
+constexpr int kRankThreads = 1024;
+
+// Each row's place is the number of rows that go before it: longer ones, and as long ones with a
+// lower index. n comparisons per row from shared memory, for n <= kRankThreads: a few
+// thousand cycles, where the sort took a second launch and several passes.
+__global__ void __launch_bounds__(kRankThreads)
+    row_order_by_rank_kernel(BsrRowBlocks blocks, int num_rows, int* rows_out) {
+  __shared__ int lengths[kRankThreads];
+  const int r = int(threadIdx.x);
+  int length = 0;
+  if (r < num_rows) {
+    const auto range = blocks.row(r);
+    length = int(range.end - range.begin);
+    lengths[r] = length;
+  }
+  __syncthreads();
+  if (r >= num_rows) return;
+  int rank = 0;
+  for (int j = 0; j < num_rows; ++j) {
+    const int other = lengths[j];
+    rank += (other > length || (other == length && j < r)) ? 1 : 0;
+  }
+  rows_out[rank] = r;
 }
 
 std::size_t cub_temp_bytes(int num_rows) {
@@ -63,6 +89,12 @@ const int* RowOrderWorkspace::compute(const BsrGemmParams& p, void* workspace,
 
   const BsrRowBlocks blocks{p.crow_indices, p.col_indices, p.index_type == IndexType::kInt64,
                             p.nnzb,         p.topk,        int(p.K / p.block_size)};
+  if (num_rows <= kRankThreads) {
+    const int threads = (num_rows + 31) / 32 * 32;
+    row_order_by_rank_kernel<<<1, threads, 0, stream>>>(blocks, num_rows, rows_out);
+    TA_CUDA_CHECK(cudaGetLastError());
+    return rows_out;
+  }
   constexpr int kThreads = 256;
   row_lengths_kernel<<<(num_rows + kThreads - 1) / kThreads, kThreads, 0, stream>>>(
       blocks, num_rows, lengths_in, rows_in);

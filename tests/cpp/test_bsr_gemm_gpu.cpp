@@ -357,12 +357,12 @@ TEST(BsrGemm, ClassApiFixedTopk) {
 }
 
 // The general form's row order: longest first, equal lengths in row order (a stable sort on the
-// host of the clamped lengths), from CUB's single-tile sort (small row counts) and its
-// multi-pass sort (large ones), both index widths and malformed crow values.
+// host of the clamped lengths), through both paths (one CTA ranking up to 1024 rows, CUB's sort
+// beyond), both index widths and malformed crow values.
 TEST(BsrGemm, RowOrderIsLongestFirstAndStable) {
   TA_REQUIRE_GPU();
   std::mt19937 rng(6000);
-  for (int num_rows : {2, 3, 129, 4096, 4097, 20000}) {
+  for (int num_rows : {2, 3, 129, 1024, 1025, 20000}) {
     for (bool int64 : {false, true}) {
       SCOPED_TRACE(::testing::Message() << num_rows << " rows, " << (int64 ? "int64" : "int32"));
       std::vector<int64_t> crow(num_rows + 1, 0);

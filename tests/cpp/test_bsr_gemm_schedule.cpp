@@ -120,6 +120,7 @@ TEST(BsrGemmItemWalk, GivesEachClustersItemsAndBlocks) {
           BsrItemWalk walk(schedule, *blocks, first, stride);
           for (int64_t i = first; i < schedule.num_items(); i += stride, walk.advance()) {
             ASSERT_TRUE(walk.valid());
+            walk.look_ahead();
             const auto item = schedule.item(i);
             const auto range = blocks->row(item.row);
             EXPECT_EQ(walk.current().row, item.row);
