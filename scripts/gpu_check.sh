@@ -29,7 +29,8 @@ if has_step build; then
   if python3 -m pip install --no-build-isolation --no-deps -q \
       -Cbuild-dir="$BUILD_DIR" \
       -Ccmake.define.TRIAGEATTENTION_BUILD_TESTS=ON \
-      -Ccmake.define.TRIAGEATTENTION_BUILD_BENCHMARKS=ON . > "$LOG_DIR/build.log" 2>&1; then
+      -Ccmake.define.TRIAGEATTENTION_BUILD_BENCHMARKS=ON \
+      -Ccmake.define.TRIAGEATTENTION_STRICT_WGMMA=ON . > "$LOG_DIR/build.log" 2>&1; then
     record build ok "$(( $(date +%s) - start )) s"
   else
     tail -40 "$LOG_DIR/build.log"

@@ -12,6 +12,7 @@ python3 -m pip install --no-build-isolation \
   -Cbuild-dir="$BUILD_DIR" \
   -Ccmake.define.TRIAGEATTENTION_BUILD_TESTS=ON \
   -Ccmake.define.TRIAGEATTENTION_BUILD_BENCHMARKS=ON \
+  -Ccmake.define.TRIAGEATTENTION_STRICT_WGMMA=ON \
   ${TRIAGEATTENTION_CMAKE_ARGS:-} .
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$CMAKE_BUILD_PARALLEL_LEVEL"
 python3 -m pytest tests/python -q -rs
