@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepared in session 22, not run (its budget was spent). From the repository root, carry
-# ["third_party"]:  bash docs/results/2026-12-07-h100-session22/next_run.sh   # ~450 s
+# ["third_party"]:  bash docs/results/2026-12-07-h100-session22/next_run.sh   # ~500 s
 # This tree differs from run 1's measured nrlz only where ptxas serialized wgmma at bs 16/32
 # (OPTIMIZATION_LOG GEMM step 24: the empty row's clear after the final wgmma wait). It needs
 # the whole suite on the GPU and bs 16/32 measured before issue #2 can close. Prediction: bs 32
@@ -20,4 +20,15 @@ pack
 timeout 60 build/gpu/benchmarks/bench_sparse_gemm --density 0.125 --runs 10 > "$L/gemm_cpp.md" 2>&1
 grep -E "^\|" "$L/gemm_cpp.md" | cut -c1-170 | tee -a "$L/times.txt"
 stamp "bench_sparse_gemm"
+pack
+for form in bsr_matmul_topk bsr_matmul_torch_bsr; do
+  OUT=$L/ncu timeout 90 bash scripts/profile/ncu.sh bsr_gemm_kernel $form -- python3 -c "
+import sys, torch; sys.path.insert(0, 'scripts/profile')
+import kernel_times as k
+call = k.workloads(torch.Generator(device='cuda').manual_seed(0))['$form']()
+for _ in range(4): call()
+torch.cuda.synchronize()" > /dev/null 2>&1
+  rm -f "$L/ncu/$form.ncu-rep"
+done
+stamp ncu
 pack
