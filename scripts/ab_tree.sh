@@ -15,6 +15,7 @@
 #                                                      # (CAND=name: build/site_name, not _dyn)
 #   gemm_checks build/src_x logs x                     # GEMM tests and sanitizers of a full build
 #   gemm_kernel_times logs build/site_a build/site_x   # per-kernel times of both bsr_matmul forms
+#   gemm_ncu_forms logs [build/site_x]                 # Nsight Compute on one GEMM launch per form
 # A prepared run's bookkeeping: ab_run_start sets L=$OUT/logs and records the device; stamp NAME
 # appends the seconds since then to $L/times.txt; pack tars $L into $OUT/results.tgz after each
 # step, so that a call cut short still returns what it measured.
@@ -188,4 +189,19 @@ gemm_checks() {
         "$logs/${tool}_gemm_$v.txt"
     done
   ) | tee -a "$logs/times.txt"
+}
+# Nsight Compute (scripts/profile/ncu.sh) on one GEMM kernel launch of each bsr_matmul form, the
+# workloads of kernel_times.py, called without the torch profiler (which would share CUPTI with
+# ncu); the installed package, or the one-config build $2; text reports in $1/ncu.
+gemm_ncu_forms() {
+  local logs=$1 site=${2:-} form
+  for form in bsr_matmul_topk bsr_matmul_torch_bsr; do
+    PYTHONPATH=$site OUT=$logs/ncu timeout 90 bash scripts/profile/ncu.sh bsr_gemm_kernel $form \
+      -- python3 -c "import sys, torch; sys.path.insert(0, 'scripts/profile')
+import kernel_times as k
+call = k.workloads(torch.Generator(device='cuda').manual_seed(0))['$form']()
+for _ in range(4): call()
+torch.cuda.synchronize()" > /dev/null 2>&1
+    rm -f "$logs/ncu/$form.ncu-rep"
+  done
 }

@@ -46,15 +46,7 @@ gemm_ab_round 1 "$L" 64,128 "$R/build/site_a" "$R/build/site_nrl" "$R/build/site
 gemm_ab_round 2 "$L" 64,128 "$R/build/site_nrlz" "$R/build/site_nrl" "$R/build/site_a"
 stamp "rounds 1 and 2"
 pack
-for form in bsr_matmul_topk bsr_matmul_torch_bsr; do
-  PYTHONPATH=$R/build/site_a OUT=$L/ncu timeout 90 bash scripts/profile/ncu.sh bsr_gemm_kernel \
-    $form -- python3 -c "import sys, torch; sys.path.insert(0, 'scripts/profile')
-import kernel_times as k
-call = k.workloads(torch.Generator(device='cuda').manual_seed(0))['$form']()
-for _ in range(4): call()
-torch.cuda.synchronize()" > /dev/null 2>&1
-  rm -f "$L/ncu/$form.ncu-rep"
-done
+gemm_ncu_forms "$L" "$R/build/site_a"
 stamp ncu
 pack
 candidate_suite "$R/build/src_nrlz" nrlz

@@ -21,14 +21,6 @@ timeout 60 build/gpu/benchmarks/bench_sparse_gemm --density 0.125 --runs 10 > "$
 grep -E "^\|" "$L/gemm_cpp.md" | cut -c1-170 | tee -a "$L/times.txt"
 stamp "bench_sparse_gemm"
 pack
-for form in bsr_matmul_topk bsr_matmul_torch_bsr; do
-  OUT=$L/ncu timeout 90 bash scripts/profile/ncu.sh bsr_gemm_kernel $form -- python3 -c "
-import sys, torch; sys.path.insert(0, 'scripts/profile')
-import kernel_times as k
-call = k.workloads(torch.Generator(device='cuda').manual_seed(0))['$form']()
-for _ in range(4): call()
-torch.cuda.synchronize()" > /dev/null 2>&1
-  rm -f "$L/ncu/$form.ncu-rep"
-done
+gemm_ncu_forms "$L"
 stamp ncu
 pack
