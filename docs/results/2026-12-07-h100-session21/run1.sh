@@ -21,14 +21,7 @@ R=$PWD
 P=$R/docs/results/2026-12-07-h100-session20
 source scripts/ab_tree.sh
 ab_run_start
-patched_copy "$R/build/src_go" "$P/cand_prefetch.patch" "$P/cand_row_order.patch"
-full_build "$R/build/src_go" go &
-one_config_build "$R" "$R/build/site_a" "16;32;64;128" > "$L/build_a.log" 2>&1 &
-one_config_build "$R/build/src_go" "$R/build/site_go" "16;32;64;128" > "$L/build_go.log" 2>&1 &
-wait
-stamp builds
-tail -n 1 "$L/full_build_go.txt"
-pack
+CAND=go gemm_candidate_builds "$P/cand_prefetch.patch" "$P/cand_row_order.patch"
 gemm_checks "$R/build/src_go" "$L" go
 stamp checks
 pack
