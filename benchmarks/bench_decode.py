@@ -7,6 +7,9 @@ the full context. Cases:
     by torch SDPA (cuDNN, flash, efficient: every backend that runs) and by us (topk = all).
   - dense B8 ctx 32k and B64 ctx 4k: our dense decode vs the SDPA backends; metric: K/V bytes
     per second (the whole cache), and ours as a share of cuDNN's.
+  - dense B8 ctx 4k: the same K/V bytes as the sparse B8/32k selection (134 MB), read whole by
+    every SDPA backend and by us: the rate the best peer reaches on that many bytes, with no
+    selection at all, beside the sparse call's.
   - B1 ctx 128k: latency of our sparse and dense decode beside SDPA's.
 Every implementation is captured in a CUDA graph and timed by graph replay (cold L2, CUDA events,
 median; docs/BENCHMARKING.md). Bytes: K and V of the visited tokens (2 * tokens * Hkv * D * 2);
@@ -234,6 +237,7 @@ def run_cases(suite: Suite, args: argparse.Namespace) -> None:
     scale = 4 if args.quick else 1
     suite.case(8, 32768 // scale, sparse=True)
     suite.case(64, 4096 // scale, sparse=False)
+    suite.case(8, 4096 // scale, sparse=False)
     suite.case(1, 131072 // scale, sparse=True)
 
 
