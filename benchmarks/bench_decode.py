@@ -25,7 +25,7 @@ import argparse
 import math
 import os
 import sys
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +40,24 @@ BACKENDS = (("cuDNN", SDPBackend.CUDNN_ATTENTION), ("flash", SDPBackend.FLASH_AT
             ("efficient", SDPBackend.EFFICIENT_ATTENTION))
 
 
+def parse_cases(text: str) -> List[Tuple[int, int, bool]]:
+    """"8:131072:sparse,64:4096" -> [(8, 131072, True), (64, 4096, False)]."""
+    cases = []
+    for item in text.split(","):
+        parts = item.split(":")
+        try:
+            if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "sparse"):
+                raise ValueError
+            batch, ctx = int(parts[0]), int(parts[1])
+            if batch < 1 or ctx < 1:
+                raise ValueError
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"case {item!r}: expected BATCH:CONTEXT or BATCH:CONTEXT:sparse, both positive")
+        cases.append((batch, ctx, len(parts) == 3))
+    return cases
+
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -52,6 +70,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     hp.add_run_args(ap)
     ap.add_argument("--quick", action="store_true",
                     help="contexts / 4 (B1 case 32k), 10 runs, 2 warm-up (flags win)")
+    ap.add_argument("--cases", type=parse_cases, metavar="B:CTX[:sparse],...",
+                    help="run these cases instead of the standard five, e.g. 8:131072:sparse "
+                         "(batch 8, 128k context, sparse and dense rows); --quick leaves them")
     a = ap.parse_args(argv)
     a.runs = (10 if a.quick else 50) if a.runs is None else a.runs
     a.warmup = (2 if a.quick else 5) if a.warmup is None else a.warmup
@@ -234,6 +255,10 @@ class Suite:
 
 
 def run_cases(suite: Suite, args: argparse.Namespace) -> None:
+    if args.cases:
+        for batch, ctx, sparse in args.cases:
+            suite.case(batch, ctx, sparse)
+        return
     scale = 4 if args.quick else 1
     suite.case(8, 32768 // scale, sparse=True)
     suite.case(64, 4096 // scale, sparse=False)
