@@ -53,7 +53,8 @@ def parse_cases(text: str) -> List[Tuple[int, int, bool]]:
                 raise ValueError
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"case {item!r}: expected BATCH:CONTEXT or BATCH:CONTEXT:sparse, both positive")
+                f"case {item!r}: expected BATCH:CONTEXT or BATCH:CONTEXT:sparse, both positive"
+            ) from None
         cases.append((batch, ctx, len(parts) == 3))
     return cases
 
@@ -71,7 +72,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true",
                     help="contexts / 4 (B1 case 32k), 10 runs, 2 warm-up (flags win)")
     ap.add_argument("--cases", type=parse_cases, metavar="B:CTX[:sparse],...",
-                    help="run these cases instead of the standard five, e.g. 8:131072:sparse "
+                    help="run these cases instead of the standard four, e.g. 8:131072:sparse "
                          "(batch 8, 128k context, sparse and dense rows); --quick leaves them")
     a = ap.parse_args(argv)
     a.runs = (10 if a.quick else 50) if a.runs is None else a.runs
