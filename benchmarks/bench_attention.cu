@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "harness/check.h"
+#include "harness/random_word.h"
 #include "harness/timing.h"
 #include "triageattention/attention.h"
 
@@ -27,10 +28,7 @@ struct Options {
 
 __global__ void fill_random(__nv_bfloat16* x, int64_t n, uint32_t seed) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    uint32_t h = uint32_t(i) * 2654435761u ^ seed;
-    h ^= h >> 13;
-    h *= 0x5bd1e995u;
-    h ^= h >> 15;
+    const uint32_t h = triageattention::bench::random_word(i, seed);
     x[i] = __float2bfloat16((h & 0xFFFF) / 32768.f - 1.f);
   }
 }

@@ -20,9 +20,12 @@
 #include <vector>
 
 #include "harness/check.h"
+#include "harness/random_word.h"
 #include "harness/timing.h"
 
 namespace {
+
+using triageattention::bench::random_word;
 
 struct Options {
   int batch = 8, heads_kv = 8, head_dim = 128;
@@ -91,15 +94,6 @@ __global__ void __launch_bounds__(kThreads) gather_read(const uint4* k, const ui
     issue(step + kStages - 1);
   }
   out[int64_t(blockIdx.x) * kThreads + threadIdx.x] = acc;
-}
-
-// The cache's contents: 32-bit word i of the cache filled with `seed`.
-__host__ __device__ __forceinline__ uint32_t random_word(int64_t i, uint32_t seed) {
-  uint32_t h = uint32_t(i) * 2654435761u ^ seed;
-  h ^= h >> 13;
-  h *= 0x5bd1e995u;
-  h ^= h >> 15;
-  return h ^ uint32_t(i >> 32);
 }
 
 __global__ void fill_random(uint32_t* x, int64_t n, uint32_t seed) {
