@@ -96,7 +96,7 @@ class Suite:
     def __init__(self, args):
         self.args = args
         self.device = torch.device("cuda")
-        self.timer = hp.Timer(self.device)
+        self.timer = hp.Timer(self.device, args.l2_flush)
         self.report = hp.Report()
         self.failed = False
         a = args
@@ -316,8 +316,8 @@ class Suite:
                         f"{a.heads_kv} heads, {str(a.dtype).replace('torch.', '')}, standard "
                         f"normal; sparse rows: {a.density:.1%} of the key blocks per row, random, "
                         f"one pattern per kv head, query blocks {Q_BLOCK}")
-        m["timing"] = (f"CUDA events around the work only; L2 flushed by zeroing "
-                       f"{2 * self.timer.l2_bytes >> 20} MiB before every run; {a.warmup} "
+        m["timing"] = (f"CUDA events around the work only; {self.timer.describe_flush()}; "
+                       f"{a.warmup} "
                        f"warm-up + {a.runs} timed runs; median; spread = (p90 - p10) / median")
         m["useful FLOPs"] = ("4 * D * unmasked (query, key) pairs, counted from the pattern and "
                              "causal mask (same for every impl of a case)")

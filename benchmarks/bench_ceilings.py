@@ -42,7 +42,7 @@ class Suite:
     def __init__(self, args):
         self.args = args
         self.device = torch.device("cuda")
-        self.timer = hp.Timer(self.device)
+        self.timer = hp.Timer(self.device, args.l2_flush)
         self.report = hp.Report()
         self.failed = False
         self.gen = torch.Generator(device=self.device).manual_seed(args.seed)
@@ -95,8 +95,8 @@ class Suite:
         m = self.report.meta
         m["triageattention"] = "not used (torch only)"
         m["dtype"] = "bf16 (GEMM: fp32 accumulate, torch's default reduced-precision reduction)"
-        m["timing"] = (f"CUDA events around the work only; L2 flushed by zeroing "
-                       f"{2 * self.timer.l2_bytes >> 20} MiB before every run; {a.warmup} "
+        m["timing"] = (f"CUDA events around the work only; {self.timer.describe_flush()}; "
+                       f"{a.warmup} "
                        f"warm-up + {a.runs} timed runs; median; spread = (p90 - p10) / median")
         m["rates"] = (f"{COPY_METRIC}: 2 * tensor bytes / median; {GEMM_METRIC}: 2 * M * N * K "
                       "/ median")

@@ -87,7 +87,7 @@ class Suite:
     def __init__(self, args):
         self.args = args
         self.device = torch.device("cuda")
-        self.timer = hp.Timer(self.device)
+        self.timer = hp.Timer(self.device, args.l2_flush)
         self.report = hp.Report()
         self.failed = False
         self.gen = torch.Generator(device=self.device).manual_seed(args.seed)
@@ -248,8 +248,8 @@ class Suite:
                         f"{str(a.dtype).replace('torch.', '')}, page {a.page_size}, every "
                         f"sequence at the full context; sparse topk = {a.density:.3g} of the pages")
         m["timing"] = (f"each implementation captured in a CUDA graph, replays timed with CUDA "
-                       f"events; L2 flushed ({2 * self.timer.l2_bytes >> 20} MiB) before every "
-                       f"run; {a.warmup} warm-up + {a.runs} timed runs; median")
+                       f"events; {self.timer.describe_flush()}; {a.warmup} warm-up + "
+                       f"{a.runs} timed runs; median")
         m["bytes"] = ("K/V TB/s: K and V of the visited tokens (ours sparse: the selected pages; "
                       "dense rows: the whole cache) / median time; summaries TB/s: the page "
                       "summaries (cache dtype) our selection reads, on top")

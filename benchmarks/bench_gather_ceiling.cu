@@ -33,6 +33,7 @@ struct Options {
   int64_t selected_tokens = 4096;  // per (sequence, kv head): sparse B8/32k's 256 pages of 16
   int splits = 4;                  // CTAs per (sequence, kv head), as the decode picks there
   int runs = 20;
+  triageattention::bench::L2Flush l2_flush = triageattention::bench::L2Flush::kRead;
 };
 
 constexpr int kThreads = 256;
@@ -178,6 +179,7 @@ void run_case(const Options& o, int page_size, bool contiguous, cudaStream_t str
                                         kSmemBytes));
   triageattention::bench::TimingOptions timing;
   timing.timed_runs = o.runs;
+  timing.l2_flush = o.l2_flush;
   const auto t = timer.measure(
       [&](cudaStream_t s, int) {
         gather_read<<<ctas, kThreads, kSmemBytes, s>>>(k, v, d_offsets, per_cta, chunk_words,
@@ -215,9 +217,16 @@ int main(int argc, char** argv) {
       o.splits = std::atoi(argv[++i]);
     } else if (!std::strcmp(argv[i], "--runs") && i + 1 < argc) {
       o.runs = std::atoi(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--l2-flush") && i + 1 < argc) {
+      try {
+        o.l2_flush = triageattention::bench::parse_l2_flush(argv[++i]);
+      } catch (const std::invalid_argument& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return 2;
+      }
     } else {
       std::fprintf(stderr,
-                   "usage: bench_gather_ceiling [--splits S] [--runs R]\n"
+                   "usage: bench_gather_ceiling [--splits S] [--runs R] [--l2-flush read|write]\n"
                    "  Reads B8 x Hkv8 x 4096 selected tokens of K and V (D 128, bf16) as random\n"
                    "  whole pages of 16/32/64 tokens and contiguously; S CTAs per (sequence, kv\n"
                    "  head), default 4 (sparse decode B8/32k).\n");
@@ -232,6 +241,9 @@ int main(int argc, char** argv) {
     cudaStream_t stream;
     BENCH_CUDA_CHECK(cudaStreamCreate(&stream));
     triageattention::bench::Timer timer(stream);
+    triageattention::bench::TimingOptions flush;
+    flush.l2_flush = o.l2_flush;
+    std::printf("%s\n\n", timer.describe_flush(flush).c_str());
     std::printf("| pattern | page | chunk | CTAs | MB read | ms (median) | spread | GB/s | check |\n"
                 "|---|---|---|---|---|---|---|---|---|\n");
     for (int page_size : {16, 32, 64}) {

@@ -123,7 +123,7 @@ class Suite:
     def __init__(self, args):
         self.args = args
         self.device = torch.device("cuda")
-        self.timer = hp.Timer(self.device)
+        self.timer = hp.Timer(self.device, args.l2_flush)
         self.report = hp.Report()
         self.failed = False
         gen = torch.Generator(device=self.device).manual_seed(args.seed)
@@ -265,8 +265,8 @@ class Suite:
         m = self.report.meta
         hp.describe_run(self.report, argv, self.device, self.ta, self.ta_import_error)
         m["dtype"] = f"{str(a.dtype).replace('torch.', '')} in and out, fp32 accumulate"
-        m["timing"] = (f"CUDA events around the work only; L2 flushed by zeroing "
-                       f"{2 * self.timer.l2_bytes >> 20} MiB before every run; {a.warmup} "
+        m["timing"] = (f"CUDA events around the work only; {self.timer.describe_flush()}; "
+                       f"{a.warmup} "
                        f"warm-up + {a.runs} timed runs; median; spread = (p90 - p10) / median")
         m["useful FLOPs"] = "2 * bs^2 * N per stored block (same for every impl)"
 

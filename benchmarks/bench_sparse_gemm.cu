@@ -54,7 +54,7 @@ struct Options {
 constexpr const char* kUsage =
     "usage: bench_sparse_gemm [--m M] [--n N] [--k K] [--bs 16,32,64,128] [--density 0.125,0.5]\n"
     "                         [--dtype bf16|fp16] [--runs R] [--warmup W] [--seed S]\n"
-    "                         [--json PATH] [--quick]\n"
+    "                         [--json PATH] [--l2-flush read|write] [--quick]\n"
     "  Times C = A_bsr @ B (A: M x K with exactly topk = density * K / bs random blocks per\n"
     "  block-row; B: K x N row-major) for every (bs, density) pair, beside cuBLAS and cuSPARSE.\n"
     "  --quick: M = N = K = 4096, density 0.125, 10 runs, 2 warm-up (explicit flags win).\n";
@@ -123,6 +123,7 @@ Options parse_options(int argc, char** argv) {
     else if (flag == "--warmup") opt.timing.warmup_runs = int(parse_int(flag, value, 0, 100000));
     else if (flag == "--seed") opt.seed = uint64_t(parse_int(flag, value, 0, INT64_MAX));
     else if (flag == "--json") opt.json_path = value;
+    else if (flag == "--l2-flush") opt.timing.l2_flush = bench::parse_l2_flush(value.c_str());
     else if (flag == "--dtype") {
       if (value != "bf16" && value != "fp16") usage_error("--dtype expects bf16 or fp16");
       opt.fp16 = value == "fp16";
@@ -709,8 +710,8 @@ void describe_run(Bench<T>& b, int argc, char** argv) {
       << " SMs, max SM clock " << sm_clock_khz / 1000 << " MHz, L2 " << (prop.l2CacheSize >> 20)
       << " MiB, " << (prop.totalGlobalMem >> 30) << " GiB)";
   std::ostringstream timing;
-  timing << "CUDA events around the work only; L2 flushed by writing "
-         << 2 * (b.timer.l2_bytes() >> 20) << " MiB before every run; " << b.opt.timing.warmup_runs << " warm-up + "
+  timing << "CUDA events around the work only; " << b.timer.describe_flush(b.opt.timing) << "; "
+         << b.opt.timing.warmup_runs << " warm-up + "
          << b.opt.timing.timed_runs << " timed runs; median; spread = (p90 - p10) / median";
   b.report.set_meta("command", command);
   b.report.set_meta("device", dev.str());

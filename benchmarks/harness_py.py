@@ -197,11 +197,15 @@ def short_error(e: BaseException, limit: int = 300) -> str:
 
 def add_run_args(ap: argparse.ArgumentParser) -> None:
     """The options every suite takes: --runs, --warmup (defaults set by the suite), --seed,
-    --json."""
+    --json, --l2-flush."""
     ap.add_argument("--runs", type=int)
     ap.add_argument("--warmup", type=int)
     ap.add_argument("--seed", type=int, default=20261125)
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    ap.add_argument("--l2-flush", choices=_measure.L2_FLUSHES, default="read",
+                    help="empty the L2 before each run by reading a buffer twice its size "
+                         "(default: clean lines left) or by zeroing it (the method before "
+                         "session 24: its dirty lines are written back inside the timed run)")
 
 
 def import_triageattention() -> Tuple[Optional[object], str]:

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 
 #include "harness/check.h"
@@ -24,6 +25,17 @@ __global__ void spin_kernel(unsigned long long ns) {
   do {
     asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
   } while (now - start < ns);
+}
+
+// Reads n 16-byte words. The store, never taken on the zeroed flush buffer, keeps the loads alive.
+__global__ void read_kernel(const uint4* __restrict__ words, std::size_t n, unsigned* sink) {
+  unsigned any = 0;
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::size_t(gridDim.x) * blockDim.x) {
+    const uint4 w = words[i];
+    any |= w.x | w.y | w.z | w.w;
+  }
+  if (any != 0) *sink = any;
 }
 
 class EventArray {
@@ -75,12 +87,33 @@ Timer::Timer(cudaStream_t stream) : stream_(stream) {
   // Twice the L2: with any replacement policy, every line cached before the flush is evicted.
   flush_bytes_ = std::max<std::size_t>(2 * l2_bytes_, std::size_t(1) << 20);
   BENCH_CUDA_CHECK(cudaMalloc(&flush_buffer_, flush_bytes_));
+  BENCH_CUDA_CHECK(cudaMemsetAsync(flush_buffer_, 0, flush_bytes_, stream_));
+  BENCH_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, device));
 }
 
 Timer::~Timer() { cudaFree(flush_buffer_); }
 
-void Timer::flush_l2() {
-  BENCH_CUDA_CHECK(cudaMemsetAsync(flush_buffer_, 0, flush_bytes_, stream_));
+L2Flush parse_l2_flush(const char* text) {
+  if (!std::strcmp(text, "read")) return L2Flush::kRead;
+  if (!std::strcmp(text, "write")) return L2Flush::kWrite;
+  throw std::invalid_argument(std::string("--l2-flush expects read or write, got '") + text + "'");
+}
+
+std::string Timer::describe_flush(const TimingOptions& opts) const {
+  if (!opts.cold_l2) return "L2 not flushed";
+  return std::string("L2 flushed by ") + (opts.l2_flush == L2Flush::kRead ? "reading " : "zeroing ") +
+         std::to_string(flush_bytes_ >> 20) + " MiB before every run";
+}
+
+void Timer::flush_l2(L2Flush how) {
+  if (how == L2Flush::kWrite) {
+    BENCH_CUDA_CHECK(cudaMemsetAsync(flush_buffer_, 0, flush_bytes_, stream_));
+    return;
+  }
+  read_kernel<<<8 * sm_count_, 256, 0, stream_>>>(static_cast<const uint4*>(flush_buffer_),
+                                                  flush_bytes_ / 16,
+                                                  static_cast<unsigned*>(flush_buffer_));
+  BENCH_CUDA_CHECK(cudaGetLastError());
 }
 
 Timing Timer::measure(const Workload& work, const TimingOptions& opts) {
@@ -92,7 +125,7 @@ Timing Timer::measure(const Workload& work, const TimingOptions& opts) {
   std::vector<double> enqueue_ms;
   for (int i = 0; i < opts.warmup_runs; ++i) {
     const auto t0 = Clock::now();
-    if (opts.cold_l2) flush_l2();
+    if (opts.cold_l2) flush_l2(opts.l2_flush);
     work(stream_, i);
     enqueue_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
   }
@@ -111,7 +144,7 @@ Timing Timer::measure(const Workload& work, const TimingOptions& opts) {
     BENCH_CUDA_CHECK(cudaGetLastError());
   }
   for (int i = 0; i < n; ++i) {
-    if (opts.cold_l2) flush_l2();
+    if (opts.cold_l2) flush_l2(opts.l2_flush);
     BENCH_CUDA_CHECK(cudaEventRecord(start[i], stream_));
     work(stream_, opts.warmup_runs + i);
     BENCH_CUDA_CHECK(cudaEventRecord(stop[i], stream_));

@@ -1,9 +1,9 @@
 // GPU timing shared by every C++ benchmark: cold L2, warm-up, CUDA events around the measured work
 // only, many timed runs summarized by their median and spread.
 //
-// Per timed run the stream sees: [L2 flush] [start event] [work] [stop event]. The flush writes a
-// buffer twice the size of the L2 cache, so no input of the previous run is still cached; it lies
-// outside the events and is not timed. Before the timed runs a spin kernel holds the GPU for
+// Per timed run the stream sees: [L2 flush] [start event] [work] [stop event]. The flush reads a
+// buffer twice the size of the L2 cache, so no input of the previous run is still cached and the
+// L2 holds only clean lines; it lies outside the events and is not timed. Before the timed runs a spin kernel holds the GPU for
 // roughly the time the host needs to enqueue them all, so the queue is full when the GPU starts
 // and host launch latency never falls between a start and a stop event.
 #pragma once
@@ -12,14 +12,23 @@
 
 #include <cstddef>
 #include <functional>
+#include <string>
 #include <vector>
 
 namespace triageattention::bench {
+
+// kRead reads the flush buffer; kWrite zeroes it, the method before session 24, which leaves up to
+// an L2 of dirty lines whose write-back falls inside the next timed run (about 50 MB on an H100).
+enum class L2Flush { kRead, kWrite };
+
+// "read" or "write" -> L2Flush; throws std::invalid_argument naming the flag otherwise.
+L2Flush parse_l2_flush(const char* text);
 
 struct TimingOptions {
   int warmup_runs = 5;
   int timed_runs = 50;
   bool cold_l2 = true;  // flush L2 before every run (warm-up included)
+  L2Flush l2_flush = L2Flush::kRead;
 };
 
 struct Timing {
@@ -49,14 +58,17 @@ class Timer {
   Timing measure(const Workload& work, const TimingOptions& opts);
 
   std::size_t l2_bytes() const { return l2_bytes_; }
+  // "L2 flushed by reading 100 MiB before every run", for a report's timing line.
+  std::string describe_flush(const TimingOptions& opts) const;
 
  private:
-  void flush_l2();
+  void flush_l2(L2Flush how);
 
   cudaStream_t stream_;
   std::size_t l2_bytes_ = 0;
   void* flush_buffer_ = nullptr;
   std::size_t flush_bytes_ = 0;
+  int sm_count_ = 0;
 };
 
 }  // namespace triageattention::bench

@@ -53,25 +53,44 @@ def summarize(samples_ms: List[float]) -> Timing:
                   p90_ms=p90, spread=(p90 - p10) / median if median > 0 else 0.0)
 
 
+# How the L2 is emptied before each run. "read" reads a buffer twice the L2 size: every line
+# cached before is evicted (dirty ones written back during the flush) and the L2 is left holding
+# clean lines. "write" zeroes that buffer instead, the method before session 24: it leaves up to
+# an L2 of dirty lines whose write-back then falls inside the timed run and is charged to it
+# (about 50 MB on an H100, 15 us of DRAM time).
+L2_FLUSHES = ("read", "write")
+
+
 class Timer:
     """Times GPU work on the current stream of `device` with a cold L2 cache.
 
-    Per timed run the stream sees: [L2 flush] [start event] [work] [stop event]. The flush zeroes
-    a buffer twice the L2 size (read from the device properties), outside the events. Before the
-    timed runs, torch.cuda._sleep holds the GPU for about as long as the host needs to enqueue
-    them, so host launch latency never falls between a start and a stop event.
+    Per timed run the stream sees: [L2 flush] [start event] [work] [stop event]. The flush reads
+    (or zeroes, l2_flush="write") a buffer twice the L2 size (read from the device properties),
+    outside the events. Before the timed runs, torch.cuda._sleep holds the GPU for about as long
+    as the host needs to enqueue them, so host launch latency never falls between a start and a
+    stop event.
     """
 
-    def __init__(self, device: Optional[torch.device] = None):
+    def __init__(self, device: Optional[torch.device] = None, l2_flush: str = "read"):
+        if l2_flush not in L2_FLUSHES:
+            raise ValueError(f"Timer: l2_flush must be one of {L2_FLUSHES}, got {l2_flush!r}")
         self.device = torch.device("cuda") if device is None else torch.device(device)
         props = torch.cuda.get_device_properties(self.device)
         self.l2_bytes = int(props.L2_cache_size)
-        self._flush = torch.empty(max(2 * self.l2_bytes, 1 << 20), dtype=torch.uint8,
+        self.l2_flush = l2_flush
+        self._flush = torch.zeros(max(2 * self.l2_bytes, 1 << 20) // 8, dtype=torch.int64,
                                   device=self.device)
         self._sleep_cycles_per_ms: Optional[float] = None
 
     def flush_l2(self) -> None:
-        self._flush.zero_()
+        if self.l2_flush == "read":
+            self._flush.max()  # a reduction: the whole buffer read once, one word written
+        else:
+            self._flush.zero_()
+
+    def describe_flush(self) -> str:
+        verb = "reading" if self.l2_flush == "read" else "zeroing"
+        return f"L2 flushed by {verb} {self._flush.numel() * 8 >> 20} MiB before every run"
 
     def _head_start(self, ms: float) -> None:
         if not hasattr(torch.cuda, "_sleep"):  # private API: without it, no head start

@@ -446,18 +446,19 @@ TEST(Decode, ManySplitsMergeTheirPartials) {
 
 TEST(Decode, SelectionOfLongRowsAndTiesMatchesReference) {
   TA_REQUIRE_GPU();
-  // Rows of more than 1024 pages take the CTA select in several register tiles; a zero query
-  // scores every page alike, so the winners are decided by index alone (the threshold bucket is
-  // cut inside a tile, across the tiles); k at or above the candidates takes them all.
+  // Rows of more than 1024 pages take the CTA select in several register tiles, up to 1024 in
+  // one (1000 pages: 8 keys per thread; 44 pages: 1); a zero query scores every page alike, so
+  // the winners are decided by index alone (the threshold bucket is cut inside a tile, across
+  // the tiles); k at or above the candidates takes them all.
   std::mt19937 rng(41);
   Config c;
-  c.batch = 3;
+  c.batch = 4;
   c.heads_q = 4;
   c.heads_kv = 2;
   c.head_dim = 64;
   c.page_size = 16;
   c.sink_pages = 2;
-  c.prefill = {24000, 16390, 700};  // 1500, 1025 and 44 pages
+  c.prefill = {24000, 16390, 700, 16000};  // 1500, 1025, 44 and 1000 pages
   CacheUnderTest cache(c, 24000, rng);
   cache.append(c.prefill, rng);
   std::vector<float> q_f;
