@@ -99,16 +99,6 @@ __device__ __forceinline__ void mma_16816(float (&c)[4], const uint32_t (&a)[4],
   }
 }
 
-// Adds 1 at *counter with acquire-release semantics at GPU scope; returns the old value.
-__device__ __forceinline__ int arrive_acq_rel(int32_t* counter) {
-  int old;
-  asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], 1;\n"
-               : "=r"(old)
-               : "l"(counter)
-               : "memory");
-  return old;
-}
-
 template <typename T>
 __device__ __forceinline__ uint32_t pack(float lo, float hi) {
   uint32_t bits;
@@ -402,16 +392,15 @@ __global__ void __launch_bounds__(kThreads, 2) decode_kernel(const DecodeArgs a)
   }
   if (a.splits == 1) return;
 
-  // The last split of this (pair, row block) to arrive merges every split's partial. One
-  // acquire-release arrival by thread 0 between two CTA barriers, as a grid barrier does: the
-  // first barrier orders every thread's partial before the release, the second orders the
-  // acquire (of the other splits' partials, when last) before every thread's reads.
+  // The last split of this (pair, row block) to arrive merges every split's partial.
   __shared__ bool s_last;
+  __threadfence();  // this thread's partial is visible device-wide before the arrival
   __syncthreads();
   if (threadIdx.x == 0)
-    s_last = arrive_acq_rel(a.arrivals + int64_t(pair) * a.row_blocks + rb) == a.splits - 1;
+    s_last = atomicAdd(a.arrivals + int64_t(pair) * a.row_blocks + rb, 1) == a.splits - 1;
   __syncthreads();
   if (!s_last) return;
+  __threadfence();  // the other splits' partials are read after their arrivals
 
   float* s_split_lse = reinterpret_cast<float*>(smem);  // [split][16 rows]
   for (int i = threadIdx.x; i < a.splits * cta_rows; i += kThreads) {
