@@ -6,6 +6,8 @@
 #   patched_copy build/src_x a.patch [b.patch]  # this tree (no build/, no .git), patches applied
 #   one_config_build build/src_x build/site_x "64;128"  # bf16, D 128, q tile 128, those block
 #                                                       # sizes, installed into build/site_x
+#   gather_and_one_config_build build/site_x "64"      # the same for this tree, beside
+#                                                       # bench_gather_ceiling
 # Each one-config build then runs from PYTHONPATH=build/site_x beside the others;
 #   decode_ab_round 1 logs build/site_a build/site_x   # one round of the decode benchmarks
 #   decode_triage_checks build/src_x logs x            # decode and triage tests of a full build
@@ -53,6 +55,16 @@ one_config_build() {
     -Ccmake.define.CUTLASS_DIR="$PWD/third_party/cutlass" \
     -Ccmake.define.TRIAGEATTENTION_DTYPES=bf16 -Ccmake.define.TRIAGEATTENTION_HEAD_DIMS=128 \
     -Ccmake.define.TRIAGEATTENTION_Q_TILES=128 "-Ccmake.define.TRIAGEATTENTION_BLOCK_SIZES=$3" "$1"
+}
+# bench_gather_ceiling compiled with nvcc (the pip build has no benchmarks) beside a one-config
+# build of this tree (block sizes $2) installed into $1; then the "build" stamp.
+gather_and_one_config_build() {
+  mkdir -p build
+  nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Ibenchmarks \
+    benchmarks/bench_gather_ceiling.cu benchmarks/harness/timing.cu -o build/bench_gather_ceiling &
+  one_config_build . "$1" "$2" > "$L/build.txt" 2>&1
+  wait
+  stamp build
 }
 # compute-sanitizer's tool $1 on the test binary of the tree in the current folder, gtest filter
 # $3, at most $4 seconds, log $5; prints "tool tag rc=N" (tag $2) and the error summary.

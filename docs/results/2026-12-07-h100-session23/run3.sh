@@ -11,12 +11,7 @@
 # above ~2.5 TB/s.
 source scripts/ab_tree.sh
 ab_run_start
-mkdir -p build
-nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Ibenchmarks \
-  benchmarks/bench_gather_ceiling.cu benchmarks/harness/timing.cu -o build/bench_gather_ceiling &
-one_config_build . build/site_run3 "64" > "$L/build.txt" 2>&1
-wait
-stamp build
+gather_and_one_config_build build/site_run3 "64"
 PYTHONPATH=build/site_run3 timeout 300 python3 benchmarks/bench_decode.py \
   --cases 8:32768:sparse,8:65536:sparse,8:131072:sparse --json "$L/decode.json" \
   > "$L/decode.md" 2>&1

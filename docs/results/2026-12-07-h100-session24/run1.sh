@@ -10,12 +10,7 @@
 source scripts/ab_tree.sh
 ab_run_start
 S=docs/results/2026-12-07-h100-session24
-mkdir -p build
-nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Ibenchmarks \
-  benchmarks/bench_gather_ceiling.cu benchmarks/harness/timing.cu -o build/bench_gather_ceiling &
-one_config_build . build/site_run1 "64" > "$L/build.txt" 2>&1
-wait
-stamp build
+gather_and_one_config_build build/site_run1 "64"
 timeout 120 python3 $S/flush_probe.py > "$L/flush_probe.md" 2>&1
 cat "$L/flush_probe.md" | tee -a "$L/times.txt"
 stamp probe
