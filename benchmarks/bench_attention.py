@@ -317,8 +317,8 @@ class Suite:
                         f"normal; sparse rows: {a.density:.1%} of the key blocks per row, random, "
                         f"one pattern per kv head, query blocks {Q_BLOCK}")
         m["timing"] = (f"CUDA events around the work only; {self.timer.describe_flush()}; "
-                       f"{a.warmup} "
-                       f"warm-up + {a.runs} timed runs; median; spread = (p90 - p10) / median")
+                       f"{a.warmup} warm-up + {a.runs} timed runs; median; "
+                       f"spread = (p90 - p10) / median")
         m["useful FLOPs"] = ("4 * D * unmasked (query, key) pairs, counted from the pattern and "
                              "causal mask (same for every impl of a case)")
 

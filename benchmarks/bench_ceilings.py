@@ -96,8 +96,8 @@ class Suite:
         m["triageattention"] = "not used (torch only)"
         m["dtype"] = "bf16 (GEMM: fp32 accumulate, torch's default reduced-precision reduction)"
         m["timing"] = (f"CUDA events around the work only; {self.timer.describe_flush()}; "
-                       f"{a.warmup} "
-                       f"warm-up + {a.runs} timed runs; median; spread = (p90 - p10) / median")
+                       f"{a.warmup} warm-up + {a.runs} timed runs; median; "
+                       f"spread = (p90 - p10) / median")
         m["rates"] = (f"{COPY_METRIC}: 2 * tensor bytes / median; {GEMM_METRIC}: 2 * M * N * K "
                       "/ median")
 

@@ -226,7 +226,8 @@ int main(int argc, char** argv) {
       }
     } else {
       std::fprintf(stderr,
-                   "usage: bench_gather_ceiling [--splits S] [--runs R] [--l2-flush read|write]\n"
+                   "usage: bench_gather_ceiling [--splits S] [--runs R]\n"
+                   "                            [--l2-flush read|write]\n"
                    "  Reads B8 x Hkv8 x 4096 selected tokens of K and V (D 128, bf16) as random\n"
                    "  whole pages of 16/32/64 tokens and contiguously; S CTAs per (sequence, kv\n"
                    "  head), default 4 (sparse decode B8/32k).\n");

@@ -266,8 +266,8 @@ class Suite:
         hp.describe_run(self.report, argv, self.device, self.ta, self.ta_import_error)
         m["dtype"] = f"{str(a.dtype).replace('torch.', '')} in and out, fp32 accumulate"
         m["timing"] = (f"CUDA events around the work only; {self.timer.describe_flush()}; "
-                       f"{a.warmup} "
-                       f"warm-up + {a.runs} timed runs; median; spread = (p90 - p10) / median")
+                       f"{a.warmup} warm-up + {a.runs} timed runs; median; "
+                       f"spread = (p90 - p10) / median")
         m["useful FLOPs"] = "2 * bs^2 * N per stored block (same for every impl)"
 
 

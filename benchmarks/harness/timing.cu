@@ -101,8 +101,9 @@ L2Flush parse_l2_flush(const char* text) {
 
 std::string Timer::describe_flush(const TimingOptions& opts) const {
   if (!opts.cold_l2) return "L2 not flushed";
-  return std::string("L2 flushed by ") + (opts.l2_flush == L2Flush::kRead ? "reading " : "zeroing ") +
-         std::to_string(flush_bytes_ >> 20) + " MiB before every run";
+  const char* verb = opts.l2_flush == L2Flush::kRead ? "reading " : "zeroing ";
+  return std::string("L2 flushed by ") + verb + std::to_string(flush_bytes_ >> 20) +
+         " MiB before every run";
 }
 
 void Timer::flush_l2(L2Flush how) {

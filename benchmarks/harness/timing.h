@@ -3,9 +3,10 @@
 //
 // Per timed run the stream sees: [L2 flush] [start event] [work] [stop event]. The flush reads a
 // buffer twice the size of the L2 cache, so no input of the previous run is still cached and the
-// L2 holds only clean lines; it lies outside the events and is not timed. Before the timed runs a spin kernel holds the GPU for
-// roughly the time the host needs to enqueue them all, so the queue is full when the GPU starts
-// and host launch latency never falls between a start and a stop event.
+// L2 holds only clean lines; it lies outside the events and is not timed. Before the timed runs
+// a spin kernel holds the GPU for roughly the time the host needs to enqueue them all, so the
+// queue is full when the GPU starts and host launch latency never falls between a start and a
+// stop event.
 #pragma once
 
 #include <cuda_runtime_api.h>
