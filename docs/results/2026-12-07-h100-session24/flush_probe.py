@@ -4,7 +4,7 @@ decode B8/32k's selected K/V) and 1 GiB, timed by the project's harness (CUDA ev
 If zeroing leaves ~50 MB of dirty lines that are written back inside the timed read, the 134 MB
 read gets much faster after a read flush and the 1 GiB read only a little; the 32 MB read after
 a read flush must stay at a DRAM rate (well under its no-flush, L2-served rate), or the read
-flush does not evict. Run from the repository root."""
+flush does not evict. Run from the repository root: python3 flush_probe.py [MiB ...]."""
 import os
 import sys
 
@@ -17,7 +17,9 @@ timers = {"none": (hp.Timer(), False), "write": (hp.Timer(l2_flush="write"), Tru
           "read": (hp.Timer(l2_flush="read"), True)}
 print("| bytes | op | flush | median ms | spread | TB/s (bytes read) |")
 print("|---|---|---|---|---|---|")
-for nbytes in (32 << 20, 134_217_728, 1 << 30):
+# Sizes in MiB from the command line (run 4: 8, well inside the L2), else run 1's three.
+sizes = [int(m) << 20 for m in sys.argv[1:]] or [32 << 20, 134_217_728, 1 << 30]
+for nbytes in sizes:
     x = torch.randn(nbytes // 2, device="cuda", dtype=torch.bfloat16)
     for name, op in {"amax": lambda: x.amax(),
                      "sum (fp32 accumulate)": lambda: x.sum(dtype=torch.float32)}.items():
