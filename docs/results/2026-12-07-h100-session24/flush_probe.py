@@ -17,7 +17,7 @@ timers = {"none": (hp.Timer(), False), "write": (hp.Timer(l2_flush="write"), Tru
           "read": (hp.Timer(l2_flush="read"), True)}
 print("| bytes | op | flush | median ms | spread | TB/s (bytes read) |")
 print("|---|---|---|---|---|---|")
-# Sizes in MiB from the command line (run 4: 8, well inside the L2), else run 1's three.
+# Sizes in MiB from the command line (next_run.sh: 8, well inside the L2), else run 1's three.
 sizes = [int(m) << 20 for m in sys.argv[1:]] or [32 << 20, 134_217_728, 1 << 30]
 for nbytes in sizes:
     x = torch.randn(nbytes // 2, device="cuda", dtype=torch.bfloat16)

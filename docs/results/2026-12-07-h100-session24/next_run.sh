@@ -11,6 +11,8 @@
 #    plain read go (its start, its per-chunk barrier, its split merge).
 # 3. B8 at 64k and 128k under the read flush (session 23 measured them only under the write
 #    flush).
+# 4. Does the read flush evict? flush_probe.py at 8 MiB, which stays in the L2 when nothing
+#    flushes. Prediction: no flush >= 5 TB/s; after either flush, a rate well under it.
 source scripts/ab_tree.sh
 ab_run_start
 R=$PWD
@@ -34,6 +36,9 @@ PYTHONPATH=build/site_a timeout 150 python3 benchmarks/bench_decode.py \
   --cases 8:65536:sparse,8:131072:sparse --json "$L/decode_long.json" > "$L/decode_long.md" 2>&1
 grep -E "^\| B" "$L/decode_long.md" | cut -c1-150 | tee -a "$L/times.txt"
 stamp long
+PYTHONPATH=build/site_a timeout 40 python3 $S/flush_probe.py 8 > "$L/flush_probe_8.md" 2>&1
+tee -a "$L/times.txt" < "$L/flush_probe_8.md"
+stamp probe
 pack
 mkdir -p "$L/ncu"
 PYTHONPATH=build/site_a OUT=$L/ncu timeout 120 bash scripts/profile/ncu.sh decode_kernel \
