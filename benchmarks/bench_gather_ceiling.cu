@@ -32,8 +32,7 @@ struct Options {
   int64_t seqlen = 32768;
   int64_t selected_tokens = 4096;  // per (sequence, kv head): sparse B8/32k's 256 pages of 16
   int splits = 4;                  // CTAs per (sequence, kv head), as the decode picks there
-  int runs = 20;
-  triageattention::bench::L2Flush l2_flush = triageattention::bench::L2Flush::kRead;
+  triageattention::bench::TimingOptions timing;  // main sets 20 timed runs; --runs overrides
 };
 
 constexpr int kThreads = 256;
@@ -177,16 +176,13 @@ void run_case(const Options& o, int page_size, bool contiguous, cudaStream_t str
 
   BENCH_CUDA_CHECK(cudaFuncSetAttribute(gather_read, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                         kSmemBytes));
-  triageattention::bench::TimingOptions timing;
-  timing.timed_runs = o.runs;
-  timing.l2_flush = o.l2_flush;
   const auto t = timer.measure(
       [&](cudaStream_t s, int) {
         gather_read<<<ctas, kThreads, kSmemBytes, s>>>(k, v, d_offsets, per_cta, chunk_words,
                                                        out);
         BENCH_CUDA_CHECK(cudaGetLastError());
       },
-      timing);
+      o.timing);
 
   std::vector<uint4> h_out(int64_t(ctas) * kThreads);
   BENCH_CUDA_CHECK(cudaMemcpy(h_out.data(), out, h_out.size() * 16, cudaMemcpyDeviceToHost));
@@ -212,14 +208,15 @@ void run_case(const Options& o, int page_size, bool contiguous, cudaStream_t str
 
 int main(int argc, char** argv) {
   Options o;
+  o.timing.timed_runs = 20;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--splits") && i + 1 < argc) {
       o.splits = std::atoi(argv[++i]);
     } else if (!std::strcmp(argv[i], "--runs") && i + 1 < argc) {
-      o.runs = std::atoi(argv[++i]);
+      o.timing.timed_runs = std::atoi(argv[++i]);
     } else if (!std::strcmp(argv[i], "--l2-flush") && i + 1 < argc) {
       try {
-        o.l2_flush = triageattention::bench::parse_l2_flush(argv[++i]);
+        o.timing.l2_flush = triageattention::bench::parse_l2_flush(argv[++i]);
       } catch (const std::invalid_argument& e) {
         std::fprintf(stderr, "%s\n", e.what());
         return 2;
@@ -234,7 +231,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (o.splits < 1 || o.runs < 1) {
+  if (o.splits < 1 || o.timing.timed_runs < 1) {
     std::fprintf(stderr, "--splits and --runs must be positive\n");
     return 2;
   }
@@ -242,9 +239,7 @@ int main(int argc, char** argv) {
     cudaStream_t stream;
     BENCH_CUDA_CHECK(cudaStreamCreate(&stream));
     triageattention::bench::Timer timer(stream);
-    triageattention::bench::TimingOptions flush;
-    flush.l2_flush = o.l2_flush;
-    std::printf("%s\n\n", timer.describe_flush(flush).c_str());
+    std::printf("%s\n\n", timer.describe_flush(o.timing).c_str());
     std::printf("| pattern | page | chunk | CTAs | MB read | ms (median) | spread | GB/s | check |\n"
                 "|---|---|---|---|---|---|---|---|---|\n");
     for (int page_size : {16, 32, 64}) {

@@ -17,7 +17,8 @@
 #                                                      # (CAND=name: build/site_name, not _dyn)
 #   gemm_checks build/src_x logs x                     # GEMM tests and sanitizers of a full build
 #   gemm_kernel_times logs build/site_a build/site_x   # per-kernel times of both bsr_matmul forms
-#   gemm_ncu_forms logs [build/site_x]                 # Nsight Compute on one GEMM launch per form
+#   workload_ncu logs kernel workload [build/site_x]   # Nsight Compute on one kernel launch
+#   gemm_ncu_forms logs [build/site_x]                 # ... on one GEMM launch per form
 # A prepared run's bookkeeping: ab_run_start sets L=$OUT/logs and records the device; stamp NAME
 # appends the seconds since then to $L/times.txt; pack tars $L into $OUT/results.tgz after each
 # step, so that a call cut short still returns what it measured.
@@ -202,18 +203,25 @@ gemm_checks() {
     done
   ) | tee -a "$logs/times.txt"
 }
-# Nsight Compute (scripts/profile/ncu.sh) on one GEMM kernel launch of each bsr_matmul form, the
-# workloads of kernel_times.py, called without the torch profiler (which would share CUPTI with
-# ncu); the installed package, or the one-config build $2; text reports in $1/ncu.
-gemm_ncu_forms() {
-  local logs=$1 site=${2:-} form
-  for form in bsr_matmul_topk bsr_matmul_torch_bsr; do
-    PYTHONPATH=$site OUT=$logs/ncu timeout 90 bash scripts/profile/ncu.sh bsr_gemm_kernel $form \
-      -- python3 -c "import sys, torch; sys.path.insert(0, 'scripts/profile')
+# Nsight Compute (scripts/profile/ncu.sh) on one launch of kernel $2 in kernel_times.py's workload
+# $3, called without the torch profiler (which would share CUPTI with ncu); the installed package,
+# or the one-config build $4; the text report in $1/ncu/$3.txt.
+#   workload_ncu logs decode_kernel sparse_decode build/site_a
+workload_ncu() {
+  local logs=$1 kernel=$2 workload=$3 site=${4:-}
+  PYTHONPATH=$site OUT=$logs/ncu timeout 90 bash scripts/profile/ncu.sh "$kernel" "$workload" \
+    -- python3 -c "import sys, torch; sys.path.insert(0, 'scripts/profile')
 import kernel_times as k
-call = k.workloads(torch.Generator(device='cuda').manual_seed(0))['$form']()
+call = k.workloads(torch.Generator(device='cuda').manual_seed(0))['$workload']()
 for _ in range(4): call()
 torch.cuda.synchronize()" > /dev/null 2>&1
-    rm -f "$logs/ncu/$form.ncu-rep"
+  rm -f "$logs/ncu/$workload.ncu-rep"
+}
+# workload_ncu on the GEMM kernel of each bsr_matmul form, the installed package or the
+# one-config build $2.
+gemm_ncu_forms() {
+  local form
+  for form in bsr_matmul_topk bsr_matmul_torch_bsr; do
+    workload_ncu "$1" bsr_gemm_kernel $form "${2:-}"
   done
 }

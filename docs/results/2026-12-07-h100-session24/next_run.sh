@@ -41,16 +41,11 @@ tee -a "$L/times.txt" < "$L/flush_probe_8.md"
 stamp probe
 pack
 mkdir -p "$L/ncu"
-PYTHONPATH=build/site_a OUT=$L/ncu timeout 120 bash scripts/profile/ncu.sh decode_kernel \
-  decode_sparse -- python3 -c "import sys, torch; sys.path.insert(0, 'scripts/profile')
-import kernel_times as k
-call = k.workloads(torch.Generator(device='cuda').manual_seed(0))['sparse_decode']()
-for _ in range(4): call()
-torch.cuda.synchronize()" > /dev/null 2>&1
+workload_ncu "$L" decode_kernel sparse_decode build/site_a
 # bench_gather_ceiling runs 7 launches per case (5 warm-up, 2 timed); case 4 is 64-token random.
 OUT=$L/ncu SKIP=28 timeout 120 bash scripts/profile/ncu.sh gather_read gather_64_random -- \
   build/src_r/build/gpu/benchmarks/bench_gather_ceiling --runs 2 > /dev/null 2>&1
-for n in decode_sparse gather_64_random; do
+for n in sparse_decode gather_64_random; do
   echo "$n: $(grep -E '^ +Duration|^ +DRAM Throughput|dram__bytes_read.sum ' "$L/ncu/$n.txt" \
     | awk '{print $1, $2, $NF}' | sort -u | tr '\n' ';')" | tee -a "$L/times.txt"
   rm -f "$L/ncu/$n.ncu-rep"
