@@ -105,7 +105,8 @@ struct SparseDecodeParams {
 constexpr int kMaxDecodeQueryTokens = 8;
 
 // Workspace bytes sparse_decode needs; depends only on the shapes, so one buffer serves every
-// step of a decode loop (and a captured CUDA graph).
+// step of a decode loop (and a captured CUDA graph). A workspace serves one call at a time:
+// calls that may run concurrently (other streams) need their own.
 std::size_t sparse_decode_workspace_bytes(int batch, int heads_kv, int heads_q, int seqlen_q,
                                           int max_pages, int head_dim);
 

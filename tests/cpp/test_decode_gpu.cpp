@@ -8,6 +8,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "../../csrc/decode/decode_launch.h"  // the split rule (internal, host-only)
 #include "test_util.h"
 #include "triageattention/decode.h"
 #include "triageattention/reference.h"
@@ -196,9 +197,10 @@ struct DecodeOutput {
   std::vector<unsigned char> raw;  // out's bytes, for determinism checks
 };
 
-// One decode call with poisoned outputs; returns out and lse.
+// One decode call with poisoned outputs (eager, or captured in a graph and replayed once);
+// returns out and lse.
 DecodeOutput run_decode(const Config& c, const CacheUnderTest& cache, const TypedHost& q,
-                        int topk) {
+                        int topk, bool captured = false) {
   const int D = c.head_dim;
   const std::size_t rows = std::size_t(c.batch) * c.heads_q * c.seqlen_q;
   DeviceBuffer dq(q.bytes()), dout(rows * D * 2), dlse(rows * 4);
@@ -220,7 +222,24 @@ DecodeOutput run_decode(const Config& c, const CacheUnderTest& cache, const Type
   p.sink_pages = c.sink_pages;
   p.workspace = ws.get();
   p.workspace_bytes = ws_bytes;
-  triageattention::sparse_decode(cache.view(), p, nullptr);
+  if (captured) {
+    auto check = [](cudaError_t e) { EXPECT_EQ(e, cudaSuccess) << cudaGetErrorString(e); };
+    cudaStream_t stream;
+    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+    triageattention::sparse_decode(cache.view(), p, stream);
+    check(cudaStreamEndCapture(stream, &graph));
+    check(cudaGraphInstantiate(&exec, graph, 0));
+    check(cudaGraphLaunch(exec, stream));
+    check(cudaStreamSynchronize(stream));
+    check(cudaGraphExecDestroy(exec));
+    check(cudaGraphDestroy(graph));
+    check(cudaStreamDestroy(stream));
+  } else {
+    triageattention::sparse_decode(cache.view(), p, nullptr);
+  }
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   DecodeOutput o{TypedHost(c.dtype, rows * D), std::vector<float>(rows), {}};
   dout.download(o.out.data(), o.out.bytes());
@@ -442,6 +461,45 @@ TEST(Decode, ManySplitsMergeTheirPartials) {
   c.heads_q = 32;  // 16:1 with two new tokens: two row blocks, each with its own counters
   c.seqlen_q = 2;
   run_session(c, rng);
+}
+
+TEST(Decode, GridsOfManyCtasMatchReferenceAndReplay) {
+  TA_REQUIRE_GPU();
+  // Decode grids of more CTAs than one wave at two per SM holds: 40 short sequences x 8 kv heads
+  // (320 pairs, one split each), then 16 long ones x 4 kv heads (four splits of 800 tokens), each
+  // also replayed from a CUDA graph, which must give the same bytes as an eager call.
+  std::mt19937 rng(51);
+  Config c;
+  c.batch = 40;
+  c.heads_q = 32;
+  c.heads_kv = 8;
+  c.page_size = 16;
+  c.steps = 2;
+  c.prefill = prefill_lengths(c.batch, c.page_size, rng);
+  run_session(c, rng);
+  Config l;
+  l.batch = 16;
+  l.heads_q = 16;
+  l.heads_kv = 4;
+  l.head_dim = 64;
+  l.page_size = 16;
+  l.steps = 2;
+  l.topk = 200;  // 3200 tokens: four splits
+  l.prefill = {4200, 5,    3300, 4000, 1,  3900, 4100, 3201,
+               4200, 2000, 3999, 4150, 17, 3600, 4096, 3333};
+  ASSERT_EQ(triageattention::decode::num_splits(l.batch, l.heads_kv, 1, 3200, false), 4);
+  run_session(l, rng);
+  for (const Config& shape : {c, l}) {
+    SCOPED_TRACE(describe(shape));
+    CacheUnderTest cache(shape, *std::max_element(shape.prefill.begin(), shape.prefill.end()),
+                         rng);
+    cache.append(shape.prefill, rng);
+    std::vector<float> q_f;
+    const TypedHost q = random_queries(shape, rng, &q_f);
+    EXPECT_EQ(run_decode(shape, cache, q, shape.topk, /*captured=*/true).raw,
+              run_decode(shape, cache, q, shape.topk).raw)
+        << "a replayed call differs from an eager one";
+  }
 }
 
 TEST(Decode, SelectionOfLongRowsAndTiesMatchesReference) {
