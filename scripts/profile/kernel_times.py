@@ -125,7 +125,7 @@ def main():
     print(f"{args.workload}: {total:.1f} us of kernel time per call")
     for name, us in sorted(per_kernel.items(), key=lambda kv: -kv[1]):
         print(f"{us:9.1f} us  {100 * us / total:5.1f}%  {name[:110]}")
-    if args.timeline:  # a kernel may run more than once per call (staged decode)
+    if args.timeline:  # a kernel may run more than once per call
         print_timeline(kernels, len(kernels) // args.runs)
 
 
