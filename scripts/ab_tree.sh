@@ -17,8 +17,10 @@
 #                                                      # (CAND=name: build/site_name, not _dyn)
 #   gemm_checks build/src_x logs x                     # GEMM tests and sanitizers of a full build
 #   gemm_kernel_times logs build/site_a build/site_x   # per-kernel times of both bsr_matmul forms
-#   workload_ncu logs kernel workload [build/site_x]   # Nsight Compute on one kernel launch
+#   workload_ncu logs kernel workload [build/site_x] [name]  # Nsight Compute on one kernel launch
 #   gemm_ncu_forms logs [build/site_x]                 # ... on one GEMM launch per form
+#   gather_ncu logs build/bench_gather_ceiling         # ... on the plain read of the decode's pages
+#   ncu_summary logs name...                           # duration and DRAM lines of those reports
 # A prepared run's bookkeeping: ab_run_start sets L=$OUT/logs and records the device; stamp NAME
 # appends the seconds since then to $L/times.txt; pack tars $L into $OUT/results.tgz after each
 # step, so that a call cut short still returns what it measured.
@@ -57,12 +59,17 @@ one_config_build() {
     -Ccmake.define.TRIAGEATTENTION_DTYPES=bf16 -Ccmake.define.TRIAGEATTENTION_HEAD_DIMS=128 \
     -Ccmake.define.TRIAGEATTENTION_Q_TILES=128 "-Ccmake.define.TRIAGEATTENTION_BLOCK_SIZES=$3" "$1"
 }
+# bench_gather_ceiling of this tree compiled with nvcc into build/ (the pip build has no
+# benchmarks).
+gather_ceiling_build() {
+  mkdir -p build
+  nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Ibenchmarks \
+    benchmarks/bench_gather_ceiling.cu benchmarks/harness/timing.cu -o build/bench_gather_ceiling
+}
 # bench_gather_ceiling compiled with nvcc (the pip build has no benchmarks) beside a one-config
 # build of this tree (block sizes $2) installed into $1; then the "build" stamp.
 gather_and_one_config_build() {
-  mkdir -p build
-  nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Ibenchmarks \
-    benchmarks/bench_gather_ceiling.cu benchmarks/harness/timing.cu -o build/bench_gather_ceiling &
+  gather_ceiling_build &
   one_config_build . "$1" "$2" > "$L/build.txt" 2>&1
   wait
   stamp build
@@ -205,17 +212,35 @@ gemm_checks() {
 }
 # Nsight Compute (scripts/profile/ncu.sh) on one launch of kernel $2 in kernel_times.py's workload
 # $3, called without the torch profiler (which would share CUPTI with ncu); the installed package,
-# or the one-config build $4; the text report in $1/ncu/$3.txt.
+# or the one-config build $4; the text report in $1/ncu/NAME.txt, NAME $5 or the workload's.
 #   workload_ncu logs decode_kernel sparse_decode build/site_a
 workload_ncu() {
-  local logs=$1 kernel=$2 workload=$3 site=${4:-}
-  PYTHONPATH=$site OUT=$logs/ncu timeout 90 bash scripts/profile/ncu.sh "$kernel" "$workload" \
+  local logs=$1 kernel=$2 workload=$3 site=${4:-} name=${5:-$3}
+  PYTHONPATH=$site OUT=$logs/ncu timeout 90 bash scripts/profile/ncu.sh "$kernel" "$name" \
     -- python3 -c "import sys, torch; sys.path.insert(0, 'scripts/profile')
 import kernel_times as k
 call = k.workloads(torch.Generator(device='cuda').manual_seed(0))['$workload']()
 for _ in range(4): call()
 torch.cuda.synchronize()" > /dev/null 2>&1
-  rm -f "$logs/ncu/$workload.ncu-rep"
+  rm -f "$logs/ncu/$name.ncu-rep"
+}
+# Nsight Compute on the plain read of the decode's pages: bench_gather_ceiling ($2) at its
+# 64-token random-page case (7 launches per case, 5 warm-up and 2 timed; that case is the
+# fourth), the text report in $1/ncu/gather_64_random.txt.
+gather_ncu() {
+  OUT=$1/ncu SKIP=28 timeout 120 bash scripts/profile/ncu.sh gather_read gather_64_random -- \
+    "$2" --runs 2 > /dev/null 2>&1
+  rm -f "$1/ncu/gather_64_random.ncu-rep"
+}
+# One line per report NAME ($2 ...) in $1/ncu: its duration, DRAM throughput and DRAM bytes read,
+# also appended to $1/times.txt.
+ncu_summary() {
+  local logs=$1 n
+  shift
+  for n in "$@"; do
+    echo "$n: $(grep -E '^ +Duration|^ +DRAM Throughput|dram__bytes_read.sum ' "$logs/ncu/$n.txt" \
+      | awk '{print $1, $2, $NF}' | sort -u | tr '\n' ';')" | tee -a "$logs/times.txt"
+  done
 }
 # workload_ncu on the GEMM kernel of each bsr_matmul form, the installed package or the
 # one-config build $2.

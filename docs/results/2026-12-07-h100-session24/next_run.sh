@@ -42,13 +42,7 @@ stamp probe
 pack
 mkdir -p "$L/ncu"
 workload_ncu "$L" decode_kernel sparse_decode build/site_a
-# bench_gather_ceiling runs 7 launches per case (5 warm-up, 2 timed); case 4 is 64-token random.
-OUT=$L/ncu SKIP=28 timeout 120 bash scripts/profile/ncu.sh gather_read gather_64_random -- \
-  build/src_r/build/gpu/benchmarks/bench_gather_ceiling --runs 2 > /dev/null 2>&1
-for n in sparse_decode gather_64_random; do
-  echo "$n: $(grep -E '^ +Duration|^ +DRAM Throughput|dram__bytes_read.sum ' "$L/ncu/$n.txt" \
-    | awk '{print $1, $2, $NF}' | sort -u | tr '\n' ';')" | tee -a "$L/times.txt"
-  rm -f "$L/ncu/$n.ncu-rep"
-done
+gather_ncu "$L" build/src_r/build/gpu/benchmarks/bench_gather_ceiling
+ncu_summary "$L" sparse_decode gather_64_random
 stamp ncu
 pack

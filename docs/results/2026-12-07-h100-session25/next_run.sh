@@ -48,19 +48,11 @@ split_merge_race_checks build/src_r "$L" r
 stamp checks
 pack
 mkdir -p "$L/ncu"
-workload_ncu "$L" select_kernel sparse_decode build/site_a
-mv "$L/ncu/sparse_decode.txt" "$L/ncu/sparse_select.txt" 2>/dev/null
+workload_ncu "$L" select_kernel sparse_decode build/site_a sparse_select
 workload_ncu "$L" decode_kernel sparse_decode build/site_a
-nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Ibenchmarks \
-  benchmarks/bench_gather_ceiling.cu benchmarks/harness/timing.cu -o build/bench_gather_ceiling
-# bench_gather_ceiling runs 7 launches per case (5 warm-up, 2 timed); case 4 is 64-token random.
-OUT=$L/ncu SKIP=28 timeout 120 bash scripts/profile/ncu.sh gather_read gather_64_random -- \
-  build/bench_gather_ceiling --runs 2 > /dev/null 2>&1
-for n in sparse_select sparse_decode gather_64_random; do
-  echo "$n: $(grep -E '^ +Duration|^ +DRAM Throughput|dram__bytes_read.sum ' "$L/ncu/$n.txt" \
-    | awk '{print $1, $2, $NF}' | sort -u | tr '\n' ';')" | tee -a "$L/times.txt"
-  rm -f "$L/ncu/$n.ncu-rep"
-done
+gather_ceiling_build
+gather_ncu "$L" build/bench_gather_ceiling
+ncu_summary "$L" sparse_select sparse_decode gather_64_random
 stamp ncu
 pack
 PYTHONPATH=build/site_a timeout 40 python3 docs/results/2026-12-07-h100-session24/flush_probe.py 8 \
