@@ -159,6 +159,12 @@ class CacheUnderTest {
           }
   }
 
+  // Unmaps page p of sequence b (after its tokens were appended): selection must skip it.
+  void unmap(int b, int p) {
+    host_table_[std::size_t(b) * max_pages_ + p] = -1;
+    table_.upload(host_table_.data(), table_.bytes());
+  }
+
   float key(int b, int h, int pos, int d) const {
     return host_k_[b][(std::size_t(pos) * c_.heads_kv + h) * c_.head_dim + d];
   }
@@ -529,6 +535,42 @@ TEST(Decode, SelectionOfLongRowsAndTiesMatchesReference) {
     SCOPED_TRACE("topk " + std::to_string(topk));
     check_selection(c, cache, random_q, q_f);
     check_selection(c, cache, zero_q, zero_f);
+  }
+}
+
+TEST(Decode, SelectionByTheClusterMatchesReference) {
+  TA_REQUIRE_GPU();
+  // Rows of up to one 64-page tile per CTA of the cluster (up to 512 pages) are selected by the
+  // whole cluster from each tile's bound. Lengths around the tile edges (1, 2, 63, 65 pages,
+  // 7 tiles and 1 page, 8 full tiles), k around the tile quota, a tile with too few candidates
+  // for its quota (unmapped pages), and a zero query whose equal scores leave only the index.
+  std::mt19937 rng(61);
+  Config c;
+  c.batch = 7;
+  c.heads_q = 8;
+  c.heads_kv = 2;
+  c.head_dim = 64;
+  c.page_size = 16;
+  c.prefill = {16, 20, 63 * 16, 65 * 16 - 5, 449 * 16, 512 * 16, 300 * 16};
+  CacheUnderTest cache(c, 512 * 16, rng);
+  ASSERT_EQ(cache.max_pages(), 513);  // clusters of 8 CTAs
+  cache.append(c.prefill, rng);
+  for (int p = 128; p < 190; ++p) cache.unmap(6, p);  // tile 2 of sequence 6: 2 candidates
+  cache.unmap(5, 511);                                 // the last page: not forced, not chosen
+  cache.unmap(4, 0);                                   // a sink page
+  std::vector<float> q_f;
+  const TypedHost random_q = random_queries(c, rng, &q_f);
+  TypedHost zero_q(c.dtype, q_f.size());
+  for (std::size_t i = 0; i < q_f.size(); ++i) zero_q.set(i, 0.f);
+  const std::vector<float> zero_f(q_f.size(), 0.f);
+  for (int sinks : {1, 3}) {
+    c.sink_pages = sinks;
+    for (int topk : {1, 2, 7, 9, 10, 64, 65, 100, 448, 511}) {
+      c.topk = topk;
+      SCOPED_TRACE("sinks " + std::to_string(sinks) + " topk " + std::to_string(topk));
+      check_selection(c, cache, random_q, q_f);
+      check_selection(c, cache, zero_q, zero_f);
+    }
   }
 }
 
