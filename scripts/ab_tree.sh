@@ -10,6 +10,8 @@
 #                                                       # bench_gather_ceiling
 # Each one-config build then runs from PYTHONPATH=build/site_x beside the others;
 #   decode_ab_round 1 logs build/site_a build/site_x   # one round of the decode benchmarks
+#   decode_timelines logs build/site_a build/site_x    # sparse B8/32k kernels' start and end
+#   decode_gtests build/src_x x                         # gtest Decode* of a full build
 #   decode_triage_checks build/src_x logs x            # decode and triage tests of a full build
 #   split_merge_race_checks build/src_x logs x         # racecheck / synccheck on the split merges
 #   gemm_ab_round 1 logs 64,128 build/site_a build/site_x  # one round of bench_gemm.py
@@ -108,6 +110,25 @@ gemm_ab_rounds() {
   gemm_ab_round _small "$L" 16,32 "$R/build/site_a" "$R/build/site_dyn"
   stamp "bs 16 and 32"
   pack
+}
+# kernel_times.py's timeline of the sparse B8/32k call (read flush) per site, into $L/times.txt
+# tagged with the site's name: decode_timelines $L build/site_a build/site_x ...
+decode_timelines() {
+  local logs=$1 site
+  shift
+  for site in "$@"; do
+    PYTHONPATH=$site timeout 60 python3 scripts/profile/kernel_times.py sparse_decode \
+      --l2-flush read --timeline 2>&1 | grep -v -i warn | cut -c1-130 | sed "s/^/${site##*site_} /" \
+      | tee -a "$logs/times.txt"
+  done
+}
+# gtest Decode* of the tree $1 built by full_build, log $L/gtest_decode_$2.txt, its summary in
+# $L/times.txt.
+decode_gtests() {
+  (cd "$1" && timeout 150 build/gpu/tests/triageattention_tests --gtest_filter='Decode*' \
+    --gtest_brief=1 > "$L/gtest_decode_$2.txt" 2>&1
+  echo "gtest Decode* $2 rc=$? $(tail -n 3 "$L/gtest_decode_$2.txt" | tr '\n' ' ')") \
+    | tee -a "$L/times.txt"
 }
 # One A/B round of the decode benchmarks over installed one-config builds, logs in $2:
 #   decode_ab_round 1 $OUT/logs build/site_a build/site_r ...

@@ -363,6 +363,18 @@ TypedHost random_queries(const Config& c, std::mt19937& rng, std::vector<float>*
   return q;
 }
 
+// check_selection with a random query and with a zero one, whose equal scores (every page
+// alike) leave the winners to the index alone.
+void check_selection_random_and_zero(const Config& c, const CacheUnderTest& cache,
+                                     std::mt19937& rng) {
+  std::vector<float> q_f;
+  const TypedHost random_q = random_queries(c, rng, &q_f);
+  TypedHost zero_q(c.dtype, q_f.size());
+  for (std::size_t i = 0; i < q_f.size(); ++i) zero_q.set(i, 0.f);
+  check_selection(c, cache, random_q, q_f);
+  check_selection(c, cache, zero_q, std::vector<float>(q_f.size(), 0.f));
+}
+
 // Prefill (variable lengths through new_lens), then `steps` decode steps of seqlen_q tokens; each
 // step checks dense decode, the sparse selection and sparse decode, and determinism.
 void run_session(const Config& c, std::mt19937& rng) {
@@ -525,16 +537,10 @@ TEST(Decode, SelectionOfLongRowsAndTiesMatchesReference) {
   c.prefill = {24000, 16390, 700, 16000};  // 1500, 1025, 44 and 1000 pages
   CacheUnderTest cache(c, 24000, rng);
   cache.append(c.prefill, rng);
-  std::vector<float> q_f;
-  const TypedHost random_q = random_queries(c, rng, &q_f);
-  TypedHost zero_q(c.dtype, q_f.size());
-  for (std::size_t i = 0; i < q_f.size(); ++i) zero_q.set(i, 0.f);
-  const std::vector<float> zero_f(q_f.size(), 0.f);
   for (int topk : {1, 300, 1100, 1500}) {
     c.topk = topk;
     SCOPED_TRACE("topk " + std::to_string(topk));
-    check_selection(c, cache, random_q, q_f);
-    check_selection(c, cache, zero_q, zero_f);
+    check_selection_random_and_zero(c, cache, rng);
   }
 }
 
@@ -558,18 +564,12 @@ TEST(Decode, SelectionByTheClusterMatchesReference) {
   for (int p = 128; p < 190; ++p) cache.unmap(6, p);  // tile 2 of sequence 6: 2 candidates
   cache.unmap(5, 511);                                 // the last page: not forced, not chosen
   cache.unmap(4, 0);                                   // a sink page
-  std::vector<float> q_f;
-  const TypedHost random_q = random_queries(c, rng, &q_f);
-  TypedHost zero_q(c.dtype, q_f.size());
-  for (std::size_t i = 0; i < q_f.size(); ++i) zero_q.set(i, 0.f);
-  const std::vector<float> zero_f(q_f.size(), 0.f);
   for (int sinks : {1, 3}) {
     c.sink_pages = sinks;
     for (int topk : {1, 2, 7, 9, 10, 64, 65, 100, 448, 511}) {
       c.topk = topk;
       SCOPED_TRACE("sinks " + std::to_string(sinks) + " topk " + std::to_string(topk));
-      check_selection(c, cache, random_q, q_f);
-      check_selection(c, cache, zero_q, zero_f);
+      check_selection_random_and_zero(c, cache, rng);
     }
   }
 }

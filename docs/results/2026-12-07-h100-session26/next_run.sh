@@ -27,36 +27,20 @@ one_config_build build/src_pr build/site_pr "64" > "$L/build_pr.txt" 2>&1 &
 wait
 stamp builds
 tail -n 2 "$L/full_build_p.txt" | tee -a "$L/times.txt"
-(cd build/src_p && timeout 150 build/gpu/tests/triageattention_tests --gtest_filter='Decode*' \
-  --gtest_brief=1 > "$L/gtest_decode_p.txt" 2>&1; \
-  echo "gtest Decode* p rc=$? $(tail -n 3 "$L/gtest_decode_p.txt" | tr '\n' ' ')" | tee -a "$L/times.txt")
+decode_gtests build/src_p p
 stamp decode_tests
 pack
-for v in a c p; do
-  PYTHONPATH=build/site_$v timeout 60 python3 scripts/profile/kernel_times.py sparse_decode \
-    --l2-flush read --timeline 2>&1 | grep -v -i warn | cut -c1-130 | sed "s/^/$v /" \
-    | tee -a "$L/times.txt"
-  PYTHONPATH=build/site_$v timeout 30 python3 scripts/profile/select_times.py 2>&1 \
-    | sed "s/^/$v /" | tee -a "$L/times.txt"
-done
+decode_timelines "$L" build/site_a build/site_c build/site_p
 stamp timelines
 pack
-bench_round() {  # round tag, then sites: bench_decode.py's standard cases
-  local round=$1 site v
-  shift
-  for site in "$@"; do
-    v=${site##*site_}
-    PYTHONPATH=$site timeout 60 python3 benchmarks/bench_decode.py \
-      --json "$L/decode_$v$round.json" > "$L/decode_$v$round.md" 2> "$L/decode_$v$round.err"
-    grep -E "TriageAttention sparse_decode|cuDNN" "$L/decode_$v$round.md" | cut -c1-150 \
-      | sed "s/^/$v$round /" | tee -a "$L/decode_ab.txt" | grep "topk" | tee -a "$L/times.txt"
-  done
-}
-bench_round 1 build/site_a build/site_c build/site_p build/site_pr
+# bench_decode.py's standard cases and select_times.py per site (decode_ab.txt,
+# decode_dense_ab.txt, select_ab.txt), two rounds in opposite order.
+decode_ab_round 1 "$L" build/site_a build/site_c build/site_p build/site_pr
 stamp round1
 pack
-bench_round 2 build/site_pr build/site_p build/site_c build/site_a
+decode_ab_round 2 "$L" build/site_pr build/site_p build/site_c build/site_a
 stamp round2
+cat "$L/decode_ab.txt" "$L/select_ab.txt" >> "$L/times.txt"
 pack
 (cd build/src_p && for tool in memcheck racecheck synccheck; do
   sanitize_line $tool p 'Decode.SelectionBy*:Decode.Grids*' 90 "$L/${tool}_p.txt"
