@@ -5,7 +5,9 @@
 # cluster) and step 23 (p: cluster_select_prefetch.patch, c plus the selection prefetching the
 # first 128 tokens of every decode split into L2) against main (a), and p with session 24's
 # acq_rel arrival (pr), under the read flush; the decode tests (Decode.SelectionByTheCluster*
-# among them), sanitizers and the whole suite on p's full build.
+# among them), sanitizers and the whole suite on p's full build. Ordered by what a decision
+# needs first; if the call is cut at its limit, the suite and the extra cases are what is lost
+# (each step is packed as it ends).
 # Predictions (sparse B8/32k, main 0.0733 ms, 4.7x cuDNN): c -2.5 to -3.5 us (select_times.py
 # B8/32k the same), p a further -2 to -3.5 us (DRAM busy through the gap between the winners
 # and the decode's first copies), pr a further -0.3 to -1 us; B1/128k: p -1 to -3 us, c none
@@ -30,9 +32,6 @@ tail -n 2 "$L/full_build_p.txt" | tee -a "$L/times.txt"
 decode_gtests build/src_p p
 stamp decode_tests
 pack
-decode_timelines "$L" build/site_a build/site_c build/site_p
-stamp timelines
-pack
 # bench_decode.py's standard cases and select_times.py per site (decode_ab.txt,
 # decode_dense_ab.txt, select_ab.txt), two rounds in opposite order.
 decode_ab_round 1 "$L" build/site_a build/site_c build/site_p build/site_pr
@@ -42,10 +41,19 @@ decode_ab_round 2 "$L" build/site_pr build/site_p build/site_c build/site_a
 stamp round2
 cat "$L/decode_ab.txt" "$L/select_ab.txt" >> "$L/times.txt"
 pack
-(cd build/src_p && for tool in memcheck racecheck synccheck; do
-  sanitize_line $tool p 'Decode.SelectionBy*:Decode.Grids*' 90 "$L/${tool}_p.txt"
-done) | tee -a "$L/times.txt"
+decode_timelines "$L" build/site_a build/site_c build/site_p
+stamp timelines
+pack
+# The cluster select (SelectionBy*) and the prefetch with split merges (ManySplits*).
+(cd build/src_p && sanitize_line memcheck p 'Decode.SelectionBy*:Decode.ManySplits*' 80 \
+    "$L/memcheck_p.txt"
+  for tool in racecheck synccheck; do
+    sanitize_line $tool p 'Decode.SelectionBy*' 60 "$L/${tool}_p.txt"
+  done) | tee -a "$L/times.txt"
 stamp sanitizers
+pack
+candidate_suite build/src_p p
+stamp suite
 pack
 for v in a p; do
   PYTHONPATH=build/site_$v timeout 100 python3 benchmarks/bench_decode.py \
@@ -54,7 +62,4 @@ for v in a p; do
   grep -E "topk|cuDNN" "$L/decode_more_$v.md" | cut -c1-150 | sed "s/^/$v /" | tee -a "$L/times.txt"
 done
 stamp more_cases
-pack
-candidate_suite build/src_p p
-stamp suite
 pack
