@@ -544,12 +544,12 @@ TEST(Decode, SelectionOfLongRowsAndTiesMatchesReference) {
   }
 }
 
-TEST(Decode, SelectionByTheClusterMatchesReference) {
+TEST(Decode, SelectionOfShortRowsMatchesReference) {
   TA_REQUIRE_GPU();
-  // Rows of up to one 64-page tile per CTA of the cluster (up to 512 pages) are selected by the
-  // whole cluster from each tile's bound. Lengths around the tile edges (1, 2, 63, 65 pages,
-  // 7 tiles and 1 page, 8 full tiles), k around the tile quota, a tile with too few candidates
-  // for its quota (unmapped pages), and a zero query whose equal scores leave only the index.
+  // Rows of up to one 64-page tile per CTA of an 8-CTA cluster (up to 512 pages): lengths around
+  // the tile edges (1, 2, 63, 65 pages, 7 tiles and 1 page, 8 full tiles), k from 1 to 511
+  // (around k / 8 and k / 7 of a tile too), a tile left with 2 candidates by unmapped pages, an
+  // unmapped sink and last page, and a zero query whose equal scores leave only the index.
   std::mt19937 rng(61);
   Config c;
   c.batch = 7;

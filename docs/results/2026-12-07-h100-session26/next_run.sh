@@ -4,7 +4,7 @@
 # Decode step 22 (c: cluster_select.patch, rows of one tile per CTA selected by the whole
 # cluster) and step 23 (p: cluster_select_prefetch.patch, c plus the selection prefetching the
 # first 128 tokens of every decode split into L2) against main (a), and p with session 24's
-# acq_rel arrival (pr), under the read flush; the decode tests (Decode.SelectionByTheCluster*
+# acq_rel arrival (pr), under the read flush; the decode tests (Decode.SelectionOfShortRows*
 # among them), sanitizers and the whole suite on p's full build. Ordered by what a decision
 # needs first; if the call is cut at its limit, the suite and the extra cases are what is lost
 # (each step is packed as it ends).
@@ -44,11 +44,11 @@ pack
 decode_timelines "$L" build/site_a build/site_c build/site_p
 stamp timelines
 pack
-# The cluster select (SelectionBy*) and the prefetch with split merges (ManySplits*).
-(cd build/src_p && sanitize_line memcheck p 'Decode.SelectionBy*:Decode.ManySplits*' 80 \
+# The cluster select (SelectionOfShortRows*) and the prefetch with split merges (ManySplits*).
+(cd build/src_p && sanitize_line memcheck p 'Decode.SelectionOfShortRows*:Decode.ManySplits*' 80 \
     "$L/memcheck_p.txt"
   for tool in racecheck synccheck; do
-    sanitize_line $tool p 'Decode.SelectionBy*' 60 "$L/${tool}_p.txt"
+    sanitize_line $tool p 'Decode.SelectionOfShortRows*' 60 "$L/${tool}_p.txt"
   done) | tee -a "$L/times.txt"
 stamp sanitizers
 pack
