@@ -11,7 +11,8 @@
 # Each one-config build then runs from PYTHONPATH=build/site_x beside the others;
 #   decode_ab_round 1 logs build/site_a build/site_x   # one round of the decode benchmarks
 #   decode_timelines logs build/site_a build/site_x    # sparse B8/32k kernels' start and end
-#   decode_gtests build/src_x x                         # gtest Decode* of a full build
+#   one_config_tests_build build/src_x x               # its test binary alone, one config
+#   decode_gtests build/src_x x                         # gtest Decode* of either build
 #   decode_triage_checks build/src_x logs x            # decode and triage tests of a full build
 #   split_merge_race_checks build/src_x logs x         # racecheck / synccheck on the split merges
 #   gemm_ab_round 1 logs 64,128 build/site_a build/site_x  # one round of bench_gemm.py
@@ -60,6 +61,16 @@ one_config_build() {
     -Ccmake.define.CUTLASS_DIR="$PWD/third_party/cutlass" \
     -Ccmake.define.TRIAGEATTENTION_DTYPES=bf16 -Ccmake.define.TRIAGEATTENTION_HEAD_DIMS=128 \
     -Ccmake.define.TRIAGEATTENTION_Q_TILES=128 "-Ccmake.define.TRIAGEATTENTION_BLOCK_SIZES=$3" "$1"
+}
+# The test binary of the tree $1 from a one-config CMake build (bf16, D 128, block 64: the decode
+# kernels are built for every dtype and head dim in any configuration) in $1/build/gpu, where
+# decode_gtests and sanitize_line look; log $L/test_build_$2.txt.
+one_config_tests_build() {
+  (cmake -S "$1" -B "$1/build/gpu" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DTRIAGEATTENTION_DTYPES=bf16 -DTRIAGEATTENTION_BLOCK_SIZES=64 -DTRIAGEATTENTION_HEAD_DIMS=128 \
+    -DTRIAGEATTENTION_Q_TILES=128 -DTRIAGEATTENTION_BUILD_TESTS=ON \
+    -DCUTLASS_DIR="$PWD/third_party/cutlass" && ninja -C "$1/build/gpu" triageattention_tests) \
+    > "$L/test_build_$2.txt" 2>&1
 }
 # bench_gather_ceiling of this tree compiled with nvcc into build/ (the pip build has no
 # benchmarks).

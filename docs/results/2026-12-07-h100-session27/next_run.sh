@@ -21,11 +21,7 @@ patched_copy build/src_t "$R/$S/trace_probe.patch"
 patched_copy build/src_r2t "$R/$S/floor_select_balanced_trace.patch"
 patched_copy build/src_h "$R/$S/half_tiles.patch"
 patched_copy build/src_r2 "$R/$S/floor_select_balanced.patch"
-(cmake -S build/src_r2 -B build/src_r2/build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DTRIAGEATTENTION_DTYPES=bf16 -DTRIAGEATTENTION_BLOCK_SIZES=64 -DTRIAGEATTENTION_HEAD_DIMS=128 \
-  -DTRIAGEATTENTION_Q_TILES=128 -DTRIAGEATTENTION_BUILD_TESTS=ON \
-  -DCUTLASS_DIR="$R/third_party/cutlass" && ninja -C build/src_r2/build/gpu triageattention_tests) \
-  > "$L/test_build_r2.txt" 2>&1 &
+one_config_tests_build build/src_r2 r2 &
 for v in t r2t h r2; do
   one_config_build build/src_$v build/site_$v "64" > "$L/build_$v.txt" 2>&1 &
 done

@@ -17,13 +17,7 @@ R=$PWD
 S=docs/results/2026-12-07-h100-session27
 patched_copy build/src_r "$R/$S/floor_select.patch"
 patched_copy build/src_hr "$R/$S/half_tiles_floor_select.patch"
-# hr's test binary from a one-config CMake build (the decode kernels are built for every dtype and
-# head dim in any configuration).
-(cmake -S build/src_hr -B build/src_hr/build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DTRIAGEATTENTION_DTYPES=bf16 -DTRIAGEATTENTION_BLOCK_SIZES=64 -DTRIAGEATTENTION_HEAD_DIMS=128 \
-  -DTRIAGEATTENTION_Q_TILES=128 -DTRIAGEATTENTION_BUILD_TESTS=ON \
-  -DCUTLASS_DIR="$R/third_party/cutlass" && ninja -C build/src_hr/build/gpu triageattention_tests) \
-  > "$L/test_build_hr.txt" 2>&1 &
+one_config_tests_build build/src_hr hr &
 one_config_build "$R" build/site_a "64" > "$L/build_a.txt" 2>&1 &
 one_config_build build/src_r build/site_r "64" > "$L/build_r.txt" 2>&1 &
 one_config_build build/src_hr build/site_hr "64" > "$L/build_hr.txt" 2>&1 &
