@@ -7,7 +7,8 @@
 #   1. The probe's stamps on main (t) and on r2 (floor_select_balanced_trace.patch): where r's
 #      time goes. r2 = r with the contenders dealt round-robin (thread t ranks contenders t and
 #      t + 128) instead of two consecutive ones per thread, which left ~111 contenders on the
-#      first 56 threads with 2 x 111 compares each.
+#      first 56 threads with 2 x 111 compares each, and with the compares (the list's and the
+#      tile bound's) reading 16 bytes at a time into independent sums.
 #   2. A/B of main (a), h (half_tiles.patch alone: scoring the first half of the tile while the
 #      second lands) and r2, two rounds in opposite order.
 #   3. Decode gtests and racecheck on r2's one-config test build.
