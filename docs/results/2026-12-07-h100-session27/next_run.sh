@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepared in session 27 for the next session's first device call. From the repository root,
-# carry ["third_party"], ~330 s. Ordered by what a decision needs first; each step is packed as
+# carry ["third_party"], ~380 s. Ordered by what a decision needs first; each step is packed as
 # it ends.
 # Run 3 found the floor select (r) 3-4 us slower at sparse B8/32k, though faster on one-CTA rows
 # (select_times.py B8/4k 9.0 -> 7.3 us). Here:
@@ -10,7 +10,8 @@
 #      first 56 threads with 2 x 111 compares each, and with the compares (the list's and the
 #      tile bound's) reading 16 bytes at a time into independent sums.
 #   2. A/B of main (a), h (half_tiles.patch alone: scoring the first half of the tile while the
-#      second lands) and r2, two rounds in opposite order.
+#      second lands), r2 and hr2 (both: half_tiles_floor_select_balanced.patch; 4 bytes of spills
+#      at D 64, none at D 128), two rounds in opposite order.
 #   3. Decode gtests and racecheck on r2's one-config test build.
 # Predictions: r2's rank 0 phase (stamp 4 -> 5) ~1.5-2.5 us against a's 5.2; if it is, sparse
 # B8/32k -2 to -3 us; h -1 to -1.5 us (the scored stamp moves from 9.1 to ~7.8 median).
@@ -22,8 +23,9 @@ patched_copy build/src_t "$R/$S/trace_probe.patch"
 patched_copy build/src_r2t "$R/$S/floor_select_balanced_trace.patch"
 patched_copy build/src_h "$R/$S/half_tiles.patch"
 patched_copy build/src_r2 "$R/$S/floor_select_balanced.patch"
+patched_copy build/src_hr2 "$R/$S/half_tiles_floor_select_balanced.patch"
 one_config_tests_build build/src_r2 r2 &
-for v in t r2t h r2; do
+for v in t r2t h r2 hr2; do
   one_config_build build/src_$v build/site_$v "64" > "$L/build_$v.txt" 2>&1 &
 done
 one_config_build "$R" build/site_a "64" > "$L/build_a.txt" 2>&1 &
@@ -40,10 +42,10 @@ pack
 decode_gtests build/src_r2 r2
 stamp gtests
 pack
-decode_ab_round 1 "$L" build/site_a build/site_h build/site_r2
+decode_ab_round 1 "$L" build/site_a build/site_h build/site_r2 build/site_hr2
 stamp round1
 pack
-decode_ab_round 2 "$L" build/site_r2 build/site_h build/site_a
+decode_ab_round 2 "$L" build/site_hr2 build/site_r2 build/site_h build/site_a
 cut -c1-150 "$L/decode_ab.txt"
 grep -E "B  8 ctx  32768 filled  32768|B  1 ctx 131072|B  8 ctx   4096" "$L/select_ab.txt"
 stamp rounds
