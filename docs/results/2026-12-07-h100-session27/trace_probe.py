@@ -1,5 +1,7 @@
 """Probe (session 27): per-CTA phase times of sparse_decode's two kernels from the globaltimer and
-clock64 stamps of trace_probe.patch, read flush before each call, median over calls.
+clock64 stamps of trace_probe.patch, read flush before each call, median over calls. Phases in
+µs from clock64 assume the H100's 1980 MHz clock (Nsight Compute saw 1.83 GHz in the decode);
+the times from the call's start use the globaltimer (32 ns steps) and assume no clock.
 
     PYTHONPATH=build/site_t python3 docs/results/2026-12-07-h100-session27/trace_probe.py \
         [workload [read|write|none]]
@@ -17,6 +19,7 @@ import kernel_times as k  # noqa: E402
 from triageattention import _C  # noqa: E402
 from triageattention.measure import Timer  # noqa: E402
 
+CLOCK_MHZ = 1980.0  # clock64 ticks per µs
 SELECT = ["entry", "summaries landed", "scored", "barrier waited", "cluster.sync", "rank0 selected",
           "rank0 end"]
 DECODE = ["entry", "dep wait done", "list resolved", "chunk0 landed", "stream done", "partial out",
@@ -70,7 +73,7 @@ def main():
                 if i > 0:  # per-CTA cycles since the previous stamp, same CTA (clock64)
                     both = (a[:, i, 0] > 0) & (a[:, i - 1, 0] > 0)
                     if both.any():
-                        cyc = (a[both, i, 1] - a[both, i - 1, 1]) / 1980.0
+                        cyc = (a[both, i, 1] - a[both, i - 1, 1]) / CLOCK_MHZ
                         rows.setdefault((kind, n, "phase us (clock64, median CTA)"), []).append(np.median(cyc))
                         rows.setdefault((kind, n, "phase us (clock64, max CTA)"), []).append(cyc.max())
     print(f"## {name}, L2 flush {mode}: us from the first select CTA's entry (globaltimer), median of 15 calls")
