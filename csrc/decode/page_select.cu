@@ -2,7 +2,8 @@
 // tokens, then the top-k of each (sequence, kv head) with cta_select_topk.
 //
 // A cluster of up to kMaxCluster CTAs serves one (sequence, kv head): CTA r scores the 64-page
-// tiles r, r + C, ... (summaries and q staged in shared memory), and writes each page's selection
+// tiles r, r + C, ... (summaries and q staged in shared memory; a tile's first 32 pages are
+// scored while the other 32 land), and writes each page's selection
 // key and physical page into rank 0's shared memory (DSMEM), so that after one cluster barrier
 // rank 0 runs the radix select on keys in shared memory, with no second launch and no key reloads
 // from global memory. Every score sums over d in order (exact products of 16-bit values, one
@@ -34,12 +35,17 @@ namespace {
 namespace cg = cooperative_groups;
 using detail::cp_async_16;
 using detail::cp_async_4;
+using detail::cp_async_commit;
+using detail::cp_async_wait;
 using detail::cp_async_wait_all;
 using detail::smem_u32;
 
 constexpr int kThreads = 128;
 constexpr int kTilePages = 64;
-constexpr int kRowLanes = kThreads / kTilePages;  // threads of one page split its query rows
+// A tile's summaries land in two halves (two commit groups); the first half is scored while the
+// second is in flight. In each half, the kRowLanes threads of a page split its query rows.
+constexpr int kHalfPages = kTilePages / 2;
+constexpr int kRowLanes = kThreads / kHalfPages;
 constexpr int kRowsPerPass = 32;                  // query rows staged in shared memory at a time
 constexpr int kPad = 8;  // 16-bit elements: a summary row is an odd number of 16-byte units, so
                          // 16-byte reads of consecutive pages hit distinct banks
@@ -127,7 +133,7 @@ __global__ void __launch_bounds__(kThreads, 5) select_kernel(const SelectArgs a)
   const T* q = static_cast<const T*>(a.q);
   const T* k_min = static_cast<const T*>(c.k_min);
   const T* k_max = static_cast<const T*>(c.k_max);
-  const int page = threadIdx.x % kTilePages, lane_row = threadIdx.x / kTilePages;
+  const int half_page = threadIdx.x % kHalfPages, lane_row = threadIdx.x / kHalfPages;
 
   // q rows [r0, r0 + n) of the group (row r = head_in_group * seqlen_q + token): cp.async copies
   // their 32-bit words into s_sel (nothing in flight occupies registers), then each thread turns
@@ -158,11 +164,14 @@ __global__ void __launch_bounds__(kThreads, 5) select_kernel(const SelectArgs a)
     }
   };
   // Copies the summaries of pages [p0, p0 + kTilePages) into shared memory (cp.async: nothing
-  // in flight occupies registers); thread t copies vector t % kVecs of pages t / kVecs +
+  // in flight occupies registers) as two commit groups, pages [p0, p0 + kHalfPages) first (with
+  // any q copies issued before); thread t copies vector t % kVecs of pages t / kVecs +
   // j * (kThreads / kVecs). Pages past the end or unmapped get zeros (score 0).
+  static_assert(kLoads % 2 == 0, "each half of a tile is whole loads");
   auto load_tile = [&](int p0, const int32_t (&entry)[kLoads]) {
 #pragma unroll
     for (int j = 0; j < kLoads; ++j) {
+      if (j == kLoads / 2) cp_async_commit();
       const int i = threadIdx.x + j * kThreads;
       const int pg = i / kVecs, v = i % kVecs;
       const int32_t phys = p0 + pg < npages ? entry[j] : -1;
@@ -172,9 +181,12 @@ __global__ void __launch_bounds__(kThreads, 5) select_kernel(const SelectArgs a)
       cp_async_16(smem_u32(s_hi + pg * kStride + 8 * v), k_max + src, ok ? 16 : 0);
       if (v == 0) s_tile_phys[pg] = phys;
     }
+    cp_async_commit();
   };
-  // The largest bound of this thread's page over staged rows lane_row, lane_row + kRowLanes, ...
-  auto score_rows = [&](int n) {
+  // The largest bound of this thread's page of half `half` over staged rows lane_row,
+  // lane_row + kRowLanes, ...
+  auto score_rows = [&](int half, int n) {
+    const int page = half * kHalfPages + half_page;
     const uint4* mn = reinterpret_cast<const uint4*>(s_lo + page * kStride);
     const uint4* mx = reinterpret_cast<const uint4*>(s_hi + page * kStride);
     float best = -INFINITY;
@@ -227,19 +239,27 @@ __global__ void __launch_bounds__(kThreads, 5) select_kernel(const SelectArgs a)
         if (first_q) copy_q(0, staged_rows);
       }
       load_tile(p0, entry);
-      float best = -INFINITY;
+      float best[2] = {-INFINITY, -INFINITY};
       for (int r0 = 0; r0 < rows; r0 += kRowsPerPass) {
         const int n = min(kRowsPerPass, rows - r0);
         if (r0 > 0) {
           __syncthreads();  // the previous pass is done with s_q
           copy_q(r0, n);
+          cp_async_wait_all();
+        } else {
+          cp_async_wait<1>();  // the first half and the q rows
         }
-        cp_async_wait_all();
         if (r0 > 0 || first_q) convert_q(n);
         __syncthreads();
-        best = fmaxf(best, score_rows(n));
+        best[0] = fmaxf(best[0], score_rows(0, n));
+        if (r0 == 0) {
+          cp_async_wait<0>();
+          __syncthreads();
+        }
+        best[1] = fmaxf(best[1], score_rows(1, n));
       }
-      s_best[lane_row][page] = best;
+      s_best[lane_row][half_page] = best[0];
+      s_best[lane_row][kHalfPages + half_page] = best[1];
       __syncthreads();
     }
     if (it == 0) cluster.barrier_wait();
