@@ -33,13 +33,14 @@ __device__ __forceinline__ MergeWeights merge_weights(int n, const LseAt& lse_at
   return w;
 }
 
-// sum_i weight_i * out_at(i) over the partials that saw a key (float4: four columns at a time).
+// acc + sum_i weight_i * out_at(i) over the partials i in [begin, end) that saw a key (float4:
+// four columns at a time); a merge in windows of partials passes each window's sum on as acc.
 template <class LseAt, class OutAt>
-__device__ __forceinline__ float4 merge_values(const MergeWeights& w, int n, const LseAt& lse_at,
-                                               const OutAt& out_at) {
-  float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll 4  // independent loads of several partials in flight (the splits' come from L2)
-  for (int i = 0; i < n; ++i) {
+__device__ __forceinline__ float4 merge_values(const MergeWeights& w, int begin, int end,
+                                               const LseAt& lse_at, const OutAt& out_at,
+                                               float4 acc = make_float4(0.f, 0.f, 0.f, 0.f)) {
+#pragma unroll 1  // partials come from shared memory; a rolled loop keeps the cold tail code short
+  for (int i = begin; i < end; ++i) {
     const float lse = lse_at(i);
     if (lse == -INFINITY) continue;
     const float s = attention::fast_exp2((lse - w.max) * kLog2e) * w.inv_sum;

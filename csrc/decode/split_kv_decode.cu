@@ -13,7 +13,9 @@
 // the tensor cores only keep the math off the critical path), an online softmax per warp, then
 // the four warps merge through combine.cuh. One split writes the output itself; with several,
 // each writes its partial and the last to arrive (an atomic counter per row block, zeroed before
-// the launch) merges all of them in split order, so the result is bitwise deterministic.
+// the launch) stages the partials in shared memory and merges all of them in split order, so the
+// result is bitwise deterministic. The tail after the streaming runs once per CTA, its code cold
+// after an L2 flush: its loops stay rolled (an unrolled merge doubled the code and was slower).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -31,6 +33,7 @@ using attention::OnlineSoftmax;
 using detail::cp_async_16;
 using detail::cp_async_commit;
 using detail::cp_async_wait;
+using detail::cp_async_wait_all;
 using detail::smem_u32;
 using cute::_1;
 using cute::_2;
@@ -58,7 +61,10 @@ struct Config {
   // The page list (logical, physical) follows the stages.
   static constexpr int kSmemBytes = kStageBytes + 2 * kListPages * 4;
   static_assert(kStageBytes >= kWarps * kGroup * (D + 1) * 4, "warp merge area must fit");
-  static_assert(kStageBytes >= kTargetCtasSparse * kRowsPerCta * 4, "split lse area must fit");
+  // The split merge's area: every split's lse, the running sums and at least one split's
+  // partial rows.
+  static_assert(kStageBytes >= (kTargetCtasSparse + 2 * D) * kRowsPerCta * 4,
+                "split merge area must fit");
   static_assert(kListPages % kThreads == 0, "page-list slots are resolved in whole passes");
 };
 
@@ -97,6 +103,16 @@ __device__ __forceinline__ void mma_16816(float (&c)[4], const uint32_t (&a)[4],
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
   }
+}
+
+// Adds 1 at *counter with acquire-release semantics at GPU scope; returns the old value.
+__device__ __forceinline__ int arrive_acq_rel(int32_t* counter) {
+  int old;
+  asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], 1;\n"
+               : "=r"(old)
+               : "l"(counter)
+               : "memory");
+  return old;
 }
 
 template <typename T>
@@ -379,7 +395,7 @@ __global__ void __launch_bounds__(kThreads, 2) decode_kernel(const DecodeArgs a)
     const int r = i / (D / 4), col = (i % (D / 4)) * 4;
     auto lse_at = [&](int w) { return s_lse[w * kGroup + r]; };
     const MergeWeights w = merge_weights(kWarps, lse_at);
-    const float4 v = merge_values(w, kWarps, lse_at, [&](int wp) {
+    const float4 v = merge_values(w, 0, kWarps, lse_at, [&](int wp) {
       return *reinterpret_cast<const float4*>(s_out + (wp * kGroup + r) * D + col);
     });
     if (a.splits == 1) {
@@ -392,31 +408,51 @@ __global__ void __launch_bounds__(kThreads, 2) decode_kernel(const DecodeArgs a)
   }
   if (a.splits == 1) return;
 
-  // The last split of this (pair, row block) to arrive merges every split's partial.
+  // The last split of this (pair, row block) to arrive merges every split's partial. One
+  // acquire-release arrival by thread 0 between two CTA barriers, as a grid barrier does: the
+  // first barrier orders every thread's partial before the release, the second orders the
+  // acquire (of the other splits' partials, when last) before every thread's reads.
   __shared__ bool s_last;
-  __threadfence();  // this thread's partial is visible device-wide before the arrival
   __syncthreads();
   if (threadIdx.x == 0)
-    s_last = atomicAdd(a.arrivals + int64_t(pair) * a.row_blocks + rb, 1) == a.splits - 1;
+    s_last = arrive_acq_rel(a.arrivals + int64_t(pair) * a.row_blocks + rb) == a.splits - 1;
   __syncthreads();
   if (!s_last) return;
-  __threadfence();  // the other splits' partials are read after their arrivals
 
-  float* s_split_lse = reinterpret_cast<float*>(smem);  // [split][16 rows]
-  for (int i = threadIdx.x; i < a.splits * cta_rows; i += kThreads) {
-    const int sp = i / cta_rows, r = i % cta_rows;
-    s_split_lse[sp * kRowsPerCta + r] = __ldcg(partial_lse + int64_t(sp) * a.rows + r);
-  }
-  __syncthreads();
-  for (int i = threadIdx.x; i < cta_rows * (D / 4); i += kThreads) {
-    const int r = i / (D / 4), col = (i % (D / 4)) * 4;
-    auto lse_at = [&](int sp) { return s_split_lse[sp * kRowsPerCta + r]; };
-    const MergeWeights w = merge_weights(a.splits, lse_at);
-    // L2 reads (__ldcg): the partials were written by other SMs.
-    write_output(r, col, w, merge_values(w, a.splits, lse_at, [&](int sp) {
-      return __ldcg(reinterpret_cast<const float4*>(partial_out + (int64_t(sp) * a.rows + r) * D +
-                                                    col));
-    }));
+  // The partials (in L2: written by other SMs) are copied into shared memory a window of splits
+  // at a time, every copy of a window in flight at once (cp.async, bypassing L1), the lse of all
+  // splits with the first; each window is then merged in split order into the running sums.
+  constexpr int kItemFloats = 4;  // an item: a row's four columns
+  const int items = cta_rows * (D / kItemFloats);
+  float* s_split_lse = reinterpret_cast<float*>(smem);                   // [split][16 rows]
+  float4* s_acc = reinterpret_cast<float4*>(s_split_lse + a.splits * kRowsPerCta);  // [items]
+  float4* s_window = s_acc + items;                                      // [split][items]
+  const int window = (Cfg::kStageBytes - a.splits * kRowsPerCta * 4 - items * 16) / (items * 16);
+  for (int s0 = 0; s0 < a.splits; s0 += window) {
+    const int n = min(window, a.splits - s0);
+    for (int sp = 0; sp < n; ++sp)
+      for (int i = threadIdx.x; i < items; i += kThreads)
+        cp_async_16(smem_u32(s_window + sp * items + i),
+                    partial_out + (int64_t(s0 + sp) * a.rows + i / (D / 4)) * D + i % (D / 4) * 4,
+                    16);
+    if (s0 == 0)
+      for (int i = threadIdx.x; i < a.splits * cta_rows; i += kThreads) {
+        const int sp = i / cta_rows, r = i % cta_rows;
+        s_split_lse[sp * kRowsPerCta + r] = __ldcg(partial_lse + int64_t(sp) * a.rows + r);
+      }
+    cp_async_wait_all();
+    __syncthreads();
+    for (int i = threadIdx.x; i < items; i += kThreads) {
+      const int r = i / (D / 4), col = (i % (D / 4)) * 4;
+      auto lse_at = [&](int sp) { return s_split_lse[sp * kRowsPerCta + r]; };
+      const MergeWeights w = merge_weights(a.splits, lse_at);
+      const float4 acc = merge_values(
+          w, s0, s0 + n, lse_at, [&](int sp) { return s_window[(sp - s0) * items + i]; },
+          s0 == 0 ? make_float4(0.f, 0.f, 0.f, 0.f) : s_acc[i]);
+      if (s0 + n == a.splits) write_output(r, col, w, acc);
+      else s_acc[i] = acc;
+    }
+    __syncthreads();  // the window's buffer is free for the next one
   }
 }
 

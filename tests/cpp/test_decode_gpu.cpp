@@ -481,6 +481,25 @@ TEST(Decode, ManySplitsMergeTheirPartials) {
   run_session(c, rng);
 }
 
+TEST(Decode, ManySplitsMergeInWindows) {
+  TA_REQUIRE_GPU();
+  // One (sequence, kv head) of 16 query rows over 16k tokens: dense decode runs 16 splits and
+  // sparse decode (200 pages) 13, more than the last split stages in shared memory at once
+  // (ten partials of 16 rows x D 128 fp32 in the 96 KB of pipeline stages), so it merges them in
+  // two windows, carrying the running sums from the first to the second.
+  std::mt19937 rng(37);
+  Config c;
+  c.batch = 1;
+  c.heads_q = 16;
+  c.heads_kv = 1;
+  c.steps = 2;
+  c.topk = 200;
+  c.prefill = {16000};
+  ASSERT_EQ(triageattention::decode::num_splits(1, 1, 1, 200 * 64, false), 13);
+  ASSERT_EQ(triageattention::decode::num_splits(1, 1, 1, 16064, true), 16);
+  run_session(c, rng);
+}
+
 TEST(Decode, GridsOfManyCtasMatchReferenceAndReplay) {
   TA_REQUIRE_GPU();
   // Decode grids of more CTAs than one wave at two per SM holds: 40 short sequences x 8 kv heads
