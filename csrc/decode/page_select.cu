@@ -3,13 +3,13 @@
 //
 // A cluster of up to kMaxCluster CTAs serves one (sequence, kv head): CTA r scores the 64-page
 // tiles r, r + C, ... (summaries and q staged in shared memory; a tile's first 32 pages are
-// scored while the other 32 land), and writes each page's selection
-// key and physical page into rank 0's shared memory (DSMEM), so that after one cluster barrier
-// rank 0 runs the radix select on keys in shared memory, with no second launch and no key reloads
-// from global memory. Every score sums over d in order (exact products of 16-bit values, one
-// rounding per add), which the CPU reference repeats bit for bit: the bound's term
-// max(q lo, q hi) is q hi for q > 0 and q lo otherwise, picked from the 16-bit pair by one byte
-// permute whose selector is staged with q, then one fma.
+// scored while the other 32 land), and writes each page's selection key and physical page into
+// rank 0's shared memory (DSMEM), so that after one cluster barrier rank 0 runs the radix select
+// on keys in shared memory, with no second launch and no key reloads from global memory. Every
+// score sums over d in order (exact products of 16-bit values, one rounding per add), which the
+// CPU reference repeats bit for bit: the bound's term max(q lo, q hi) is q hi for q > 0 and q lo
+// otherwise, picked from the 16-bit pair by one byte permute whose selector is staged with q,
+// then one fma.
 //
 // The chain of dependent steps is the kernel's time (it moves ~17 MB at B8/32k): the copies of
 // the first q rows and the page-table loads are issued together, the summaries' copies behind

@@ -422,8 +422,7 @@ __global__ void __launch_bounds__(kThreads, 2) decode_kernel(const DecodeArgs a)
   // The partials (in L2: written by other SMs) are copied into shared memory a window of splits
   // at a time, every copy of a window in flight at once (cp.async, bypassing L1), the lse of all
   // splits with the first; each window is then merged in split order into the running sums.
-  constexpr int kItemFloats = 4;  // an item: a row's four columns
-  const int items = cta_rows * (D / kItemFloats);
+  const int items = cta_rows * (D / 4);  // an item: four columns of a row (a float4)
   float* s_split_lse = reinterpret_cast<float*>(smem);                   // [split][16 rows]
   float4* s_acc = reinterpret_cast<float4*>(s_split_lse + a.splits * kRowsPerCta);  // [items]
   float4* s_window = s_acc + items;                                      // [split][items]
