@@ -17,10 +17,10 @@ one_config_build "$R" build/site_a "64" > "$L/build_a.txt" 2>&1 &
 one_config_build build/src_sk build/site_sk "64" > "$L/build_sk.txt" 2>&1 &
 wait
 stamp build
-decode_gtests build/src_sk sk
-pack
 decode_ab_round 1 "$L" build/site_a build/site_sk
 stamp round1
+pack
+decode_gtests build/src_sk sk
 pack
 decode_ab_round 2 "$L" build/site_sk build/site_a
 cut -c1-150 "$L/decode_ab.txt"
