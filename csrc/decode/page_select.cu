@@ -58,7 +58,6 @@ struct SelectArgs {
   const void* q = nullptr;
   AttentionStrides q_strides;
   int group = 0, seqlen_q = 0, topk = 0, sink_pages = 0;
-  bool smem_keys = false;
   int32_t* indices = nullptr;
   int32_t* physical = nullptr;  // optional: the physical page of each selected entry
   int32_t* counts = nullptr;
@@ -96,7 +95,10 @@ __device__ __forceinline__ uint32_t bound_selector(float2 q) {
   return (q.x > 0.f ? 0x54u : 0x10u) | (q.y > 0.f ? 0x7600u : 0x3200u);
 }
 
-template <typename T, int D>
+// kSmemKeys: rank 0 selects from keys the cluster wrote into its shared memory (rows of up to
+// kMaxSmemKeys pages), else from the scores in global memory. A template parameter, not a flag:
+// each CTA runs this code once, fetched cold, and the path not taken would sit between its lines.
+template <typename T, int D, bool kSmemKeys>
 __global__ void __launch_bounds__(kThreads, 5) select_kernel(const SelectArgs a) {
   constexpr int kWords = D / 2;  // 32-bit words (element pairs) per row
   constexpr int kVecs = D / 8;   // 16-byte vectors per summary row
@@ -126,8 +128,8 @@ __global__ void __launch_bounds__(kThreads, 5) select_kernel(const SelectArgs a)
   __shared__ float s_best[kRowLanes][kTilePages];
   __shared__ int32_t s_tile_phys[kTilePages];
   __shared__ detail::CtaSelectScratch scratch;
-  uint32_t* keys0 = a.smem_keys ? cluster.map_shared_rank(s_keys, 0) : nullptr;
-  int32_t* phys0 = a.smem_keys ? cluster.map_shared_rank(s_phys, 0) : nullptr;
+  uint32_t* keys0 = kSmemKeys ? cluster.map_shared_rank(s_keys, 0) : nullptr;
+  int32_t* phys0 = kSmemKeys ? cluster.map_shared_rank(s_phys, 0) : nullptr;
 
   const int32_t* table = c.page_table + int64_t(b) * c.max_pages;
   const T* q = static_cast<const T*>(a.q);
@@ -222,7 +224,7 @@ __global__ void __launch_bounds__(kThreads, 5) select_kernel(const SelectArgs a)
   const int iterations = max(1, (tiles + csize - 1) / csize);
   // With one tile per CTA and keys in shared memory, the page's score is written after the
   // cluster barrier, off the path to rank 0's select.
-  const bool defer_score = iterations == 1 && a.smem_keys;
+  const bool defer_score = iterations == 1 && kSmemKeys;
   float deferred_score = 0.f;
   // The first tile's table entries and q rows are requested before the length arrives.
   int32_t entry[kLoads];
@@ -270,7 +272,7 @@ __global__ void __launch_bounds__(kThreads, 5) select_kernel(const SelectArgs a)
       for (int l = 1; l < kRowLanes; ++l) s = fmaxf(s, s_best[l][threadIdx.x]);
       if (defer_score) deferred_score = s;
       else a.scores[int64_t(pair) * c.max_pages + p] = s;
-      if (keys0 != nullptr) {
+      if (kSmemKeys) {
         const int32_t phys = s_tile_phys[threadIdx.x];
         uint32_t key = detail::score_key(s);
         if (!mapped(c, phys)) key = detail::kNotCandidate;
@@ -296,30 +298,33 @@ __global__ void __launch_bounds__(kThreads, 5) select_kernel(const SelectArgs a)
   // Forced pages (sinks, last) outrank every score; unmapped pages are not candidates.
   const float* scores = a.scores + int64_t(pair) * c.max_pages;
   auto key_of = [&](int i) -> uint32_t {
-    if (a.smem_keys) return s_keys[i];
-    if (!mapped(c, table[i])) return detail::kNotCandidate;
-    if (i < a.sink_pages || i == npages - 1) return detail::kForcedKey;
-    return detail::score_key(__ldcg(scores + i));  // written by other CTAs: not through L1
+    if constexpr (kSmemKeys) {
+      return s_keys[i];
+    } else {
+      if (!mapped(c, table[i])) return detail::kNotCandidate;
+      if (i < a.sink_pages || i == npages - 1) return detail::kForcedKey;
+      return detail::score_key(__ldcg(scores + i));  // written by other CTAs: not through L1
+    }
   };
   int32_t* indices = a.indices + int64_t(pair) * c.max_pages;
   int32_t* physical = a.physical != nullptr ? a.physical + int64_t(pair) * c.max_pages : nullptr;
   const int count = detail::cta_select_topk<kSelectKeysPerThread>(
       key_of, npages, a.topk, scratch, [&](int pos, int i) {
         indices[pos] = i;
-        if (physical != nullptr) physical[pos] = a.smem_keys ? s_phys[i] : table[i];
+        if (physical != nullptr) physical[pos] = kSmemKeys ? s_phys[i] : table[i];
       });
   for (int pos = count + int(threadIdx.x); pos < c.max_pages; pos += kThreads) indices[pos] = -1;
   if (threadIdx.x == 0) a.counts[pair] = count;
 }
 
-template <typename T, int D>
-void launch_typed(const SelectArgs& a, cudaStream_t stream) {
+template <typename T, int D, bool kSmemKeys>
+void launch_cluster(const SelectArgs& a, cudaStream_t stream) {
   const PagedKVCacheView& c = a.cache;
   const int staged_rows = std::min(a.group * a.seqlen_q, kRowsPerPass);
   const std::size_t smem = sizeof(T) * 2 * kTilePages * (D + kPad) +
                            (sizeof(float) * D + sizeof(uint32_t) * D / 2) * staged_rows +
-                           (a.smem_keys ? 2 * sizeof(int32_t) * c.max_pages : 0);
-  TA_CUDA_CHECK(cudaFuncSetAttribute(select_kernel<T, D>,
+                           (kSmemKeys ? 2 * sizeof(int32_t) * c.max_pages : 0);
+  TA_CUDA_CHECK(cudaFuncSetAttribute(select_kernel<T, D, kSmemKeys>,
                                      cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   const int tiles = ceil_div(c.max_pages, kTilePages);
   const unsigned cluster = unsigned(tiles < kMaxCluster ? tiles : kMaxCluster);
@@ -331,7 +336,15 @@ void launch_typed(const SelectArgs& a, cudaStream_t stream) {
   cudaLaunchAttribute attribute = detail::cluster_attribute(cluster);
   config.attrs = &attribute;
   config.numAttrs = 1;
-  TA_CUDA_CHECK(cudaLaunchKernelEx(&config, select_kernel<T, D>, a));
+  TA_CUDA_CHECK(cudaLaunchKernelEx(&config, select_kernel<T, D, kSmemKeys>, a));
+}
+
+template <typename T, int D>
+void launch_typed(const SelectArgs& a, cudaStream_t stream) {
+  if (a.cache.max_pages <= kMaxSmemKeys)
+    launch_cluster<T, D, true>(a, stream);
+  else
+    launch_cluster<T, D, false>(a, stream);
 }
 
 }  // namespace
@@ -347,7 +360,6 @@ void launch_select(const PagedKVCacheView& cache, const SparseDecodeParams& p, i
   a.seqlen_q = p.seqlen_q;
   a.topk = p.topk;
   a.sink_pages = p.sink_pages;
-  a.smem_keys = cache.max_pages <= kMaxSmemKeys;
   a.indices = indices;
   a.physical = physical;
   a.counts = counts;
