@@ -133,8 +133,8 @@ decode_timelines() {
       | tee -a "$logs/times.txt"
   done
 }
-# gtest Decode* of the tree $1 built by full_build or one_config_tests_build, log $L/gtest_decode_$2.txt, its summary in
-# $L/times.txt.
+# gtest Decode* of the tree $1 built by full_build or one_config_tests_build, log
+# $L/gtest_decode_$2.txt, its summary in $L/times.txt.
 decode_gtests() {
   (cd "$1" && timeout 150 build/gpu/tests/triageattention_tests --gtest_filter='Decode*' \
     --gtest_brief=1 > "$L/gtest_decode_$2.txt" 2>&1
