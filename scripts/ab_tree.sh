@@ -56,21 +56,23 @@ patched_copy() {
     (cd "$dir" && patch -p1 -s < "$p") || echo "PATCH FAILED: $p"
   done
 }
+# The one configuration both one-config builds compile (bf16, D 128, q tile 128), as CMake
+# definitions.
+ONE_CONFIG_DEFINES=(TRIAGEATTENTION_DTYPES=bf16 TRIAGEATTENTION_HEAD_DIMS=128
+  TRIAGEATTENTION_Q_TILES=128)
 one_config_build() {
   python3 -m pip install --no-build-isolation --no-deps -q --target "$2" -Cbuild-dir="$2.bld" \
     -Ccmake.define.CUTLASS_DIR="$PWD/third_party/cutlass" \
-    -Ccmake.define.TRIAGEATTENTION_DTYPES=bf16 -Ccmake.define.TRIAGEATTENTION_HEAD_DIMS=128 \
-    -Ccmake.define.TRIAGEATTENTION_Q_TILES=128 "-Ccmake.define.TRIAGEATTENTION_BLOCK_SIZES=$3" "$1"
+    "${ONE_CONFIG_DEFINES[@]/#/-Ccmake.define.}" "-Ccmake.define.TRIAGEATTENTION_BLOCK_SIZES=$3" "$1"
 }
 # The test binary of the tree $1 from a one-config CMake build (bf16, D 128, block 64: the decode
 # kernels are built for every dtype and head dim in any configuration) in $1/build/gpu, where
 # decode_gtests and sanitize_line look; log $L/test_build_$2.txt.
 one_config_tests_build() {
   (cmake -S "$1" -B "$1/build/gpu" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DTRIAGEATTENTION_DTYPES=bf16 -DTRIAGEATTENTION_BLOCK_SIZES=64 -DTRIAGEATTENTION_HEAD_DIMS=128 \
-    -DTRIAGEATTENTION_Q_TILES=128 -DTRIAGEATTENTION_BUILD_TESTS=ON \
-    -DCUTLASS_DIR="$PWD/third_party/cutlass" && ninja -C "$1/build/gpu" triageattention_tests) \
-    > "$L/test_build_$2.txt" 2>&1
+    "${ONE_CONFIG_DEFINES[@]/#/-D}" -DTRIAGEATTENTION_BLOCK_SIZES=64 \
+    -DTRIAGEATTENTION_BUILD_TESTS=ON -DCUTLASS_DIR="$PWD/third_party/cutlass" \
+    && ninja -C "$1/build/gpu" triageattention_tests) > "$L/test_build_$2.txt" 2>&1
 }
 # bench_gather_ceiling of this tree compiled with nvcc into build/ (the pip build has no
 # benchmarks).
