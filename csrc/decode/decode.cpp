@@ -156,7 +156,7 @@ void select_decode_pages(const PagedKVCacheView& cache, const SparseDecodeParams
   if (!aligned(indices, 4) || !aligned(counts, 4) || !aligned(scores, 4))
     throw_invalid(fn, "indices, counts and scores must be 4-byte aligned");
   if (cache.batch == 0) return;
-  decode::launch_select(cache, p, indices, nullptr, counts, scores, nullptr, 0, stream);
+  decode::launch_select(cache, p, indices, nullptr, counts, scores, nullptr, 0, 0, stream);
 }
 
 void sparse_decode(const PagedKVCacheView& cache, const SparseDecodeParams& p,
@@ -186,7 +186,10 @@ void sparse_decode(const PagedKVCacheView& cache, const SparseDecodeParams& p,
     // The selection also zeroes the arrival counters: no separate memset in the sparse path.
     decode::launch_select(cache, p, indices, physical, counts,
                           reinterpret_cast<float*>(ws + l.scores),
-                          a.splits > 1 ? a.arrivals : nullptr, a.row_blocks, stream);
+                          a.splits > 1 ? a.arrivals : nullptr, a.row_blocks,
+                          decode::prefetch_stride(cache.batch, cache.heads_kv, cache.max_pages,
+                                                  cache.page_size, cache.head_dim, p.topk),
+                          stream);
     a.indices = indices;
     a.physical = physical;
   } else if (a.splits > 1) {

@@ -64,6 +64,7 @@ struct SelectArgs {
   float* scores = nullptr;
   int32_t* arrivals = nullptr;
   int arrival_blocks = 0;
+  int prefetch_stride = 0;  // decode_launch.h's prefetch_stride(); 0: no prefetch
 };
 
 __device__ __forceinline__ int num_valid_pages(const PagedKVCacheView& c, int b) {
@@ -93,6 +94,38 @@ __device__ __forceinline__ float2 widen2(uint32_t w) {
 // summary pair where q > 0 and the k_min half otherwise (__byte_perm(min_word, max_word, sel)).
 __device__ __forceinline__ uint32_t bound_selector(float2 q) {
   return (q.x > 0.f ? 0x54u : 0x10u) | (q.y > 0.f ? 0x7600u : 0x3200u);
+}
+
+// Pulls into L2 the K and V of the best page of each kPrefetchSpan-page stretch j of the tile at
+// page p0 (its page bounds still in s_best, its physical pages in s_tile_phys) with
+// j % stride == 0: warp w takes stretch w of the tile. Forced pages come first; a stretch with no
+// candidate is skipped. k_cache and v_cache point at the kv head's rows of physical page 0, a
+// physical page is page_stride elements on, and the kv head's rows of a page are page_bytes.
+// Not inlined, its arguments scalars: the selection's registers are at their limit, and inlined,
+// this code made the D 64 instances spill.
+__device__ __noinline__ void prefetch_best_pages(const uint16_t* k_cache, const uint16_t* v_cache,
+                                                 int64_t page_stride, uint32_t page_bytes,
+                                                 int num_pages, int stride, int sink_pages, int p0,
+                                                 int npages, const float* s_best,
+                                                 const int32_t* s_tile_phys) {
+  static_assert(kPrefetchSpan == 32, "a stretch is one warp's pages");
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (warp >= kTilePages / kPrefetchSpan || (p0 / kPrefetchSpan + warp) % stride != 0) return;
+  const int t = warp * kPrefetchSpan + lane, p = p0 + t;
+  const int32_t phys = s_tile_phys[t];
+  uint32_t key = detail::kNotCandidate;
+  if (p < npages && phys >= 0 && phys < num_pages) {
+    float s = s_best[t];
+#pragma unroll
+    for (int l = 1; l < kRowLanes; ++l) s = fmaxf(s, s_best[l * kTilePages + t]);
+    key = p < sink_pages || p == npages - 1 ? detail::kForcedKey : detail::score_key(s);
+  }
+  const uint32_t best = __reduce_max_sync(0xffffffffu, key);
+  if (best == detail::kNotCandidate) return;
+  if (lane == __ffs(__ballot_sync(0xffffffffu, key == best)) - 1) {
+    detail::prefetch_l2(k_cache + phys * page_stride, page_bytes);
+    detail::prefetch_l2(v_cache + phys * page_stride, page_bytes);
+  }
 }
 
 // kSmemKeys: rank 0 selects from keys the cluster wrote into its shared memory (rows of up to
@@ -287,7 +320,19 @@ __global__ void __launch_bounds__(kThreads, 5) select_kernel(const SelectArgs a)
   const int my_page = rank * kTilePages + int(threadIdx.x);
   if (defer_score && threadIdx.x < kTilePages && my_page < npages)
     a.scores[int64_t(pair) * c.max_pages + my_page] = deferred_score;
-  if (rank != 0) return;
+  if (rank != 0) {
+    if (a.prefetch_stride > 0 && rank < tiles) {  // its last tile: the only one at B8/32k
+      const int64_t page_elems = int64_t(c.page_size) * D;
+      const int64_t head_offset = int64_t(h) * page_elems;
+      prefetch_best_pages(static_cast<const uint16_t*>(c.k_cache) + head_offset,
+                          static_cast<const uint16_t*>(c.v_cache) + head_offset,
+                          c.heads_kv * page_elems, uint32_t(page_elems * 2), c.num_pages,
+                          a.prefetch_stride, a.sink_pages,
+                          (rank + (tiles - 1 - rank) / csize * csize) * kTilePages, npages,
+                          &s_best[0][0], s_tile_phys);
+    }
+    return;
+  }
   // The decode grid may launch (its prologue reads nothing this kernel writes) once every rank 0
   // is here; the other CTAs count by exiting.
   asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
@@ -351,7 +396,7 @@ void launch_typed(const SelectArgs& a, cudaStream_t stream) {
 
 void launch_select(const PagedKVCacheView& cache, const SparseDecodeParams& p, int32_t* indices,
                    int32_t* physical, int32_t* counts, float* scores, int32_t* arrivals,
-                   int arrival_blocks, cudaStream_t stream) {
+                   int arrival_blocks, int prefetch_stride, cudaStream_t stream) {
   SelectArgs a;
   a.cache = cache;
   a.q = p.q;
@@ -366,6 +411,7 @@ void launch_select(const PagedKVCacheView& cache, const SparseDecodeParams& p, i
   a.scores = scores;
   a.arrivals = arrivals;
   a.arrival_blocks = arrival_blocks;
+  a.prefetch_stride = prefetch_stride;
   const bool half = cache.dtype == DType::kFloat16;
   if (cache.head_dim == 128)
     half ? launch_typed<__half, 128>(a, stream) : launch_typed<__nv_bfloat16, 128>(a, stream);

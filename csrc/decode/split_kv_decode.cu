@@ -34,6 +34,7 @@ using detail::cp_async_16;
 using detail::cp_async_commit;
 using detail::cp_async_wait;
 using detail::cp_async_wait_all;
+using detail::l2_evict_first_policy;
 using detail::smem_u32;
 using cute::_1;
 using cute::_2;
@@ -233,7 +234,10 @@ __global__ void __launch_bounds__(kThreads, 2) decode_kernel(const DecodeArgs a)
 
   // Issues the copies of chunk `chunk` into stage `stage`; rows past the valid tokens (or of an
   // absent group) are zero-filled, so no garbage (NaN) of unwritten cache memory enters P V.
+  // K and V are read once per call: their lines go first from L2, before the pages the
+  // selection prefetched and the splits' partials.
   PageList list{s_logical, s_physical, 0, __ffs(c.page_size) - 1};
+  const uint64_t read_once = l2_evict_first_policy();
   auto load_chunk = [&](int chunk, int stage) {
     TokenGroup groups[kWarps];
 #pragma unroll
@@ -252,8 +256,8 @@ __global__ void __launch_bounds__(kThreads, 2) decode_kernel(const DecodeArgs a)
       const TokenGroup& g = groups[i * kRowsPerPass / kGroup];
       const bool valid = g.ok && g.pos + row % kGroup < len;
       const int64_t src = valid ? g.offset + int64_t(row % kGroup) * D + vec * 8 : 0;
-      cp_async_16(smem_u32(sk + swizzle<D>(row, vec)), k_cache + src, valid ? 16 : 0);
-      cp_async_16(smem_u32(sv + swizzle<D>(row, vec)), v_cache + src, valid ? 16 : 0);
+      cp_async_16(smem_u32(sk + swizzle<D>(row, vec)), k_cache + src, valid ? 16 : 0, read_once);
+      cp_async_16(smem_u32(sv + swizzle<D>(row, vec)), v_cache + src, valid ? 16 : 0, read_once);
     }
   };
 

@@ -213,4 +213,39 @@ TEST(DecodeParams, SplitsFillOneWaveAndKeepSplitsLong) {
   }
 }
 
+// The selection's early L2 prefetch: one page per 32-page stretch at most, every stride-th
+// stretch, so the bytes stay under kPrefetchBudget; none under two expected winners per stretch.
+TEST(DecodeParams, PrefetchStaysUnderItsBudget) {
+  using triageattention::decode::kPrefetchBudget;
+  using triageattention::decode::kPrefetchSpan;
+  using triageattention::decode::prefetch_stride;
+  // Sparse B8 Hkv8 D128, page 64, topk 1/8: 32k (16 stretches, 32 KB of K and V per page) takes
+  // every stretch; 64k every other one; B1 at 128k every one.
+  EXPECT_EQ(prefetch_stride(8, 8, 512, 64, 128, 64), 1);
+  EXPECT_EQ(prefetch_stride(8, 8, 1024, 64, 128, 128), 2);
+  EXPECT_EQ(prefetch_stride(1, 8, 2048, 64, 128, 256), 1);
+  // Fewer than two winners per stretch, or not one page per pair in the budget: none.
+  EXPECT_EQ(prefetch_stride(8, 8, 512, 64, 128, 31), 0);
+  EXPECT_EQ(prefetch_stride(1024, 8, 512, 128, 128, 64), 0);
+  EXPECT_EQ(prefetch_stride(0, 8, 512, 64, 128, 64), 0);
+  for (int batch : {1, 3, 8, 64})
+    for (int max_pages : {1, 33, 512, 2048, 16385})
+      for (int page_size : {16, 64, 128})
+        for (int head_dim : {64, 128})
+          for (int topk : {1, 16, 64, 256, 4096}) {
+            const int stride = prefetch_stride(batch, 8, max_pages, page_size, head_dim, topk);
+            ASSERT_GE(stride, 0);
+            if (stride == 0) continue;
+            const int64_t spans = (max_pages + kPrefetchSpan - 1) / kPrefetchSpan;
+            EXPECT_GE(topk, 2 * spans);
+            const int64_t pages = (spans + stride - 1) / stride;  // per (sequence, kv head)
+            EXPECT_LE(int64_t(batch) * 8 * pages * 2 * page_size * head_dim * 2, kPrefetchBudget)
+                << batch << " " << max_pages << " " << page_size << " " << head_dim;
+            if (stride > 1)  // no smaller stride would fit
+              EXPECT_GT(int64_t(batch) * 8 * ((spans + stride - 2) / (stride - 1)) * 2 * page_size *
+                            head_dim * 2,
+                        kPrefetchBudget);
+          }
+}
+
 }  // namespace
