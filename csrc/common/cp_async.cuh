@@ -1,7 +1,7 @@
 // cp.async (global -> shared, sm_80+) wrappers shared by the decode kernels: copies that occupy no
-// registers while in flight, zero-filled when the source is absent; and the bulk L2 prefetch. The copies carry no memory
-// clobber (the compiler may move other accesses around them); the waits do, so shared memory is
-// read only after them.
+// registers while in flight, zero-filled when the source is absent, optionally under an L2 policy;
+// and the bulk L2 prefetch (sm_90). The copies carry no memory clobber (the compiler may move
+// other accesses around them); the waits do, so shared memory is read only after them.
 #pragma once
 
 #include <cstdint>

@@ -35,11 +35,11 @@ inline int ceil_div(int64_t a, int64_t b) { return int((a + b - 1) / b); }
 // H100). From the selection's scores to the decode's first copies (rank 0's select, the kernels'
 // boundary) DRAM idles for ~8 us at sparse B8/32k. Meanwhile every selection CTA but rank 0
 // pulls into L2 the K and V of the best page of kPrefetchSpan-page stretches of the last tile it
-// scored (at B8/32k its only one): every stretch j with j % stride == 0, the stride
-// keeping the bytes under kPrefetchBudget (under two thirds of an H100's 50 MB L2; the decode
-// marks its own stream first to evict, so these lines stay until read). The best page of a
-// stretch is a winner whenever the stretch holds one, likely at two or more expected winners per
-// stretch (else nothing is prefetched); a losing page costs only idle DRAM time.
+// scored (at B8/32k its only one): every stretch j with j % stride == 0, the stride keeping the
+// bytes under kPrefetchBudget (under two thirds of an H100's 50 MB L2; the decode reads its own
+// stream evict-first, so these lines stay until read). The best page of a stretch is a winner
+// whenever the stretch holds one, likely at two or more expected winners per stretch (else
+// nothing is prefetched); a losing page costs only idle DRAM time.
 constexpr int kPrefetchSpan = 32;
 constexpr int64_t kPrefetchBudget = int64_t(32) << 20;
 
