@@ -8,10 +8,8 @@ patched_copy build/src_main
 one_config_tests_build build/src_main main
 stamp build
 decode_gtests build/src_main main
-(cd build/src_main &&
-  sanitize_line memcheck main 'Decode*:-DecodeSessions*' 120 "$L/memcheck_main.txt" &&
-  sanitize_line racecheck main 'Decode.ManySplits*:Decode.OtherPageSizes*' 60 "$L/racecheck_main.txt" &&
-  sanitize_line synccheck main 'Decode.ManySplits*:Decode.OtherPageSizes*' 45 "$L/synccheck_main.txt") \
-  | tee -a "$L/times.txt"
+(cd build/src_main && sanitize_line memcheck main 'Decode*:-DecodeSessions*' 120 \
+  "$L/memcheck_main.txt") | tee -a "$L/times.txt"
+split_merge_race_checks build/src_main "$L" main
 stamp sanitizers
 pack
