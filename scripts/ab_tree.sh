@@ -6,6 +6,8 @@
 #   patched_copy build/src_x a.patch [b.patch]  # this tree (no build/, no .git), patches applied
 #   one_config_build build/src_x build/site_x "64;128"  # bf16, D 128, q tile 128, those block
 #                                                       # sizes, installed into build/site_x
+#   one_config_builds "64" x y                         # this tree into build/site_a and
+#                                                       # build/src_x, _y into build/site_x, _y
 #   gather_and_one_config_build build/site_x "64"      # the same for this tree, beside
 #                                                       # bench_gather_ceiling
 # Each one-config build then runs from PYTHONPATH=build/site_x beside the others;
@@ -64,6 +66,18 @@ one_config_build() {
   python3 -m pip install --no-build-isolation --no-deps -q --target "$2" -Cbuild-dir="$2.bld" \
     -Ccmake.define.CUTLASS_DIR="$PWD/third_party/cutlass" \
     "${ONE_CONFIG_DEFINES[@]/#/-Ccmake.define.}" "-Ccmake.define.TRIAGEATTENTION_BLOCK_SIZES=$3" "$1"
+}
+# One-config builds (block sizes $1), all at once: this tree into build/site_a and, for each
+# further name v, build/src_v into build/site_v; logs $L/build_<name>.txt; then the "build" stamp.
+one_config_builds() {
+  local sizes=$1 v
+  shift
+  one_config_build . build/site_a "$sizes" > "$L/build_a.txt" 2>&1 &
+  for v in "$@"; do
+    one_config_build build/src_$v build/site_$v "$sizes" > "$L/build_$v.txt" 2>&1 &
+  done
+  wait
+  stamp build
 }
 # The test binary of the tree $1 from a one-config CMake build (bf16, D 128, block 64: the decode
 # kernels are built for every dtype and head dim in any configuration) in $1/build/gpu, where

@@ -18,12 +18,7 @@ R=$PWD
 N=docs/results/2026-12-08-h100-session30
 patched_copy build/src_er "$R/$N/early_prefetch.patch"
 patched_copy build/src_era "$R/$N/early_prefetch.patch" "$R/$N/early_all_tiles.patch"
-one_config_build "$R" build/site_a "64" > "$L/build_a.txt" 2>&1 &
-for v in er era; do
-  one_config_build build/src_$v build/site_$v "64" > "$L/build_$v.txt" 2>&1 &
-done
-wait
-stamp build
+one_config_builds "64" er era
 pack
 decode_ab_round 1 "$L" build/site_a build/site_er build/site_era
 decode_ab_round 2 "$L" build/site_era build/site_er build/site_a
